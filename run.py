@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""starjax command line. `python run.py` alone runs the quickstart; `python run.py --help` lists
+the subcommands. Every subcommand takes --gin_file=F (repeatable) and --gin.NAME=VALUE."""
+
+import importlib
+import sys
+
+# subcommand → (module with main(argv) -> int, one-line help)
+SUBCOMMANDS = {
+    "train": ("starjax.train.cli", "train or resume from the newest checkpoint in MODEL_DIR"),
+    "info": ("starjax.train.info", "parameters, FLOPs/token, bytes per device; allocates nothing"),
+    "data": ("starjax.data.cli", "build-local | stats | show: the code corpus and its tasks"),
+    "generate": ("starjax.infer.cli", "complete a prompt (--model_dir or --hf_dir)"),
+    "infill": ("starjax.infer.cli", "fill in the middle between --prefix and --suffix"),
+    "chat": ("starjax.infer.cli", "technical-assistant chat REPL"),
+    "eval": ("starjax.eval.cli", "generate completions for a benchmark and score them"),
+    "evaluate": ("starjax.eval.cli", "score given completions: --benchmark --samples --out"),
+    "convert": ("starjax.convert.cli", "Hugging Face <-> starjax checkpoints"),
+    "quickstart": ("starjax.quickstart", "the main job (same as no arguments)"),
+}
+
+
+def usage() -> str:
+  lines = [__doc__, "", "subcommands:"]
+  lines += [f"  {name:<11} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+  return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+  if argv and argv[0] in ("-h", "--help", "help"):
+    print(usage())
+    return 0
+  if not argv or argv[0].startswith("-"):
+    command, rest = "quickstart", argv
+  else:
+    command, rest = argv[0], argv[1:]
+  if command not in SUBCOMMANDS:
+    print(f"run.py: unknown subcommand {command!r}.\n\n{usage()}", file=sys.stderr)
+    return 2
+  module = importlib.import_module(SUBCOMMANDS[command][0])
+  from starjax.gin_config import GinFlagError
+  try:
+    return module.main(command, rest) or 0
+  except GinFlagError as e:
+    print(f"run.py {command}: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))
