@@ -1,0 +1,146 @@
+"""Orbax checkpoints under MODEL_DIR/checkpoints/<step>/, one CheckpointManager per run.
+
+Each checkpoint holds three items:
+  params     the model parameters (a pure dict; all that inference and fine-tuning need),
+  optimizer  {step, opt_state, rng}: what an exact resume needs besides the parameters,
+  meta       JSON: model config, data position, tokenizer, starjax version.
+Orbax writes a step into a temporary directory and renames it when complete, so a run killed
+mid-save leaves the previous checkpoint usable. Restoring takes the target shardings, so a
+checkpoint written on one mesh restores onto any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import gin
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+from starjax.model.config import DecoderConfig
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+  """every_steps: save interval (and always at the end and on SIGTERM).
+  keep_last: the newest K checkpoints are kept. keep_every: also keep every M-th step forever.
+  async_save: write in a background thread while training goes on."""
+  every_steps: int = 1000
+  keep_last: int = 3
+  keep_every: int | None = None
+  async_save: bool = True
+
+
+class CheckpointMismatchError(ValueError):
+  """MODEL_DIR holds a checkpoint of another model shape; the message says what differs."""
+
+
+def checkpoint_dir(model_dir: str) -> str:
+  return os.path.join(os.path.abspath(model_dir), "checkpoints")
+
+
+class Checkpointer:
+  """Saves and restores TrainStates (as their parts) for one MODEL_DIR."""
+
+  def __init__(self, model_dir: str, config: CheckpointConfig | None = None, *,
+               read_only: bool = False):
+    config = config or CheckpointConfig()
+    self.config = config
+    preservation = [checkpoint_managers.LatestN(config.keep_last)]
+    if config.keep_every:
+      preservation.append(checkpoint_managers.EveryNSteps(config.keep_every))
+    options = ocp.CheckpointManagerOptions(
+        # Saves every N steps; the end of training and preemption pass force=True.
+        save_decision_policy=checkpoint_managers.FixedIntervalPolicy(config.every_steps),
+        preservation_policy=checkpoint_managers.AnyPreservationPolicy(preservation),
+        enable_async_checkpointing=config.async_save,
+        create=not read_only,
+        read_only=read_only,
+        cleanup_tmp_directories=not read_only,
+    )
+    self.directory = checkpoint_dir(model_dir)
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                         item_names=("params", "optimizer", "meta"))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def save(self, step: int, params, optimizer: dict | None, meta: dict, *,
+           force: bool = False) -> bool:
+    """Saves at `step` if the interval says so (or force). Returns whether it started a save."""
+    items = {"params": ocp.args.StandardSave(params), "meta": ocp.args.JsonSave(meta)}
+    if optimizer is not None:
+      items["optimizer"] = ocp.args.StandardSave(optimizer)
+    return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+
+  def should_save(self, step: int) -> bool:
+    return self.manager.should_save(step)
+
+  def reached_preemption(self, step: int) -> bool:
+    return self.manager.reached_preemption(step)
+
+  def restore_meta(self, step: int | None = None) -> dict:
+    step = self.latest_step() if step is None else step
+    return self.manager.restore(step, args=ocp.args.Composite(
+        meta=ocp.args.JsonRestore()))["meta"]
+
+  def restore(self, abstract_params, abstract_optimizer: dict | None = None,
+              step: int | None = None) -> tuple[Any, dict | None, dict]:
+    """Restores (params, optimizer or None, meta) at `step` (default newest).
+
+    abstract_*: trees of jax.ShapeDtypeStruct with the target `sharding`; the arrays come
+    back placed that way whatever mesh wrote them.
+    """
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    items = {"params": ocp.args.StandardRestore(abstract_params),
+             "meta": ocp.args.JsonRestore()}
+    if abstract_optimizer is not None:
+      items["optimizer"] = ocp.args.StandardRestore(abstract_optimizer)
+    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    return restored["params"], restored.get("optimizer"), restored["meta"]
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def check_compatible(meta: dict, config: DecoderConfig, where: str) -> None:
+  """Raises CheckpointMismatchError if the checkpoint's shapes differ from `config`'s."""
+  stored = DecoderConfig.from_json(meta["model_config"]).shape_fingerprint()
+  wanted = config.shape_fingerprint()
+  differences = {k: (stored.get(k), wanted.get(k)) for k in wanted if stored.get(k) != wanted.get(k)}
+  if differences:
+    listed = ", ".join(f"{k}: checkpoint {a} vs config {b}" for k, (a, b) in differences.items())
+    raise CheckpointMismatchError(
+        f"{where} holds a checkpoint of another model shape ({listed}). Use a new "
+        f"--gin.MODEL_DIR for this config, or the model gin file that wrote it; nothing in "
+        f"{where} was changed.")
+
+
+def model_config_from_checkpoint(model_dir: str) -> DecoderConfig:
+  """The DecoderConfig stored with the newest checkpoint of MODEL_DIR (no gin needed)."""
+  checkpointer = Checkpointer(model_dir, read_only=True)
+  if checkpointer.latest_step() is None:
+    raise FileNotFoundError(
+        f"{checkpoint_dir(model_dir)} has no checkpoint: train first (python run.py train "
+        f"--gin.MODEL_DIR={model_dir} ...) or convert one (python run.py convert --from_hf=...)")
+  meta = checkpointer.restore_meta()
+  return DecoderConfig.from_json(meta["model_config"])
+
+
+def json_safe(value) -> Any:
+  """Round-trips through JSON so meta holds only plain types."""
+  return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,69 @@
+"""`python run.py train`: train or resume (from the newest checkpoint in MODEL_DIR).
+
+    python run.py train --gin_file=experiments/quickstart.gin --gin.MODEL_DIR=/tmp/run
+
+Multi-host (TPU pods, GPU nodes): run the same command on every host; jax.distributed is
+initialised from the environment (TPU metadata, SLURM, or --coordinator_address etc.).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from starjax import gin_config
+
+
+def initialize_distributed(args) -> None:
+  """Joins a multi-process run when asked to; single-process runs skip this."""
+  import jax  # pylint: disable=import-outside-toplevel
+  if args.coordinator_address:
+    jax.distributed.initialize(coordinator_address=args.coordinator_address,
+                               num_processes=args.num_processes, process_id=args.process_id)
+  elif args.multihost:
+    jax.distributed.initialize()  # reads TPU / SLURM / Open MPI environments
+
+
+def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--multihost", action="store_true",
+                      help="initialise jax.distributed from the cluster environment")
+  parser.add_argument("--coordinator_address", default=None, help="host:port of process 0")
+  parser.add_argument("--num_processes", type=int, default=None)
+  parser.add_argument("--process_id", type=int, default=None)
+
+
+def main(command: str, argv: list[str]) -> int:
+  files, bindings, rest = gin_config.split_gin_flags(argv)
+  parser = argparse.ArgumentParser(prog=f"run.py {command}", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  add_distributed_flags(parser)
+  args = parser.parse_args(rest)
+  if not files:
+    raise gin_config.GinFlagError(
+        "no --gin_file given: pass an experiment, e.g. --gin_file=experiments/quickstart.gin")
+  logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+  logging.getLogger("starjax").setLevel(logging.INFO)
+  initialize_distributed(args)
+  gin_config.parse(files, bindings)
+
+  from starjax.sharding import MeshError  # pylint: disable=import-outside-toplevel
+  from starjax.train import trainer  # pylint: disable=import-outside-toplevel
+  from starjax.train.checkpointing import CheckpointMismatchError  # pylint: disable=import-outside-toplevel
+  try:
+    result = trainer.train()
+  except (MeshError, CheckpointMismatchError) as e:
+    print(f"run.py {command}: {e}", file=sys.stderr)
+    return 2
+  except trainer.NonFiniteTrainingError as e:
+    print(f"run.py {command}: {e}", file=sys.stderr)
+    return 1
+  except trainer.Preempted as e:
+    print(f"run.py {command}: preempted at step {e.step}; checkpoint saved, rerun the same "
+          f"command to resume.", file=sys.stderr)
+    return 143
+  last = result.last_metrics
+  summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("loss", "validation_loss") if k in last)
+  print(f"trained to step {result.final_step} in {result.model_dir}" +
+        (f" ({summary})" if summary else ""))
+  return 0

@@ -1,0 +1,109 @@
+"""Peak FLOP/s of the devices, the denominator of MFU.
+
+Accelerators come from a table of published dense peaks (per chip). On CPU there is no
+published number, so a matmul probe measures the host once, in the compute dtype, and the
+result is cached (~/.cache/starjax/peak_flops.json) keyed by CPU model, cores and dtype.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+
+# Dense peak FLOP/s per chip for bf16 matmuls (fp32 matmuls on GPUs run as TF32 by default
+# in XLA; their peak is half the bf16 one on these parts).
+PEAK_BF16_FLOPS = {
+    "TPU v4": 275e12,
+    "TPU v5 lite": 197e12,
+    "TPU v5e": 197e12,
+    "TPU v5p": 459e12,
+    "TPU v5": 459e12,
+    "TPU v6 lite": 918e12,
+    "TPU v6e": 918e12,
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "L4": 121e12,
+    "B200": 2250e12,
+}
+
+
+def cache_path() -> str:
+  root = os.environ.get("STARJAX_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache",
+                                                           "starjax"))
+  return os.path.join(root, "peak_flops.json")
+
+
+def peak_flops_per_device(dtype="float32", device=None) -> tuple[float, str]:
+  """(peak FLOP/s of one device, where the number comes from)."""
+  device = device or jax.devices()[0]
+  kind = device.device_kind
+  if device.platform != "cpu":
+    for name, peak in PEAK_BF16_FLOPS.items():
+      if name.lower() in kind.lower():
+        factor = 1.0 if jnp.dtype(dtype) == jnp.bfloat16 else 0.5
+        return peak * factor, f"table: {name} ({'bf16' if factor == 1 else 'tf32'})"
+    raise KeyError(f"no peak FLOP/s known for device kind {kind!r}; add it to "
+                   f"starjax/train/hardware.py PEAK_BF16_FLOPS")
+  host_peak, source = cpu_host_peak_flops(dtype)
+  return host_peak / jax.local_device_count(), source
+
+
+def cpu_host_peak_flops(dtype="float32") -> tuple[float, str]:
+  """Measured peak of the whole host for a large matmul in `dtype`, cached on disk."""
+  key = f"{_cpu_model()}|{os.cpu_count()}|{jnp.dtype(dtype).name}|jax{jax.__version__}"
+  path = cache_path()
+  cache = {}
+  if os.path.exists(path):
+    try:
+      with open(path) as f:
+        cache = json.load(f)
+    except (OSError, ValueError):
+      cache = {}
+  if key in cache:
+    return float(cache[key]), f"cpu matmul probe (cached in {path})"
+  peak = _probe(jnp.dtype(dtype))
+  cache[key] = peak
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + f".tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(cache, f, indent=1)
+  os.replace(tmp, path)
+  return peak, "cpu matmul probe"
+
+
+def _probe(dtype, n: int = 2048, repeats: int = 5) -> float:
+  device = jax.devices("cpu")[0]
+  a = jax.device_put(jnp.ones((n, n), dtype) / n, device)
+  b = jax.device_put(jnp.ones((n, n), dtype) / n, device)
+
+  @jax.jit
+  def chain(a, b):
+    for _ in range(4):
+      a = a @ b
+    return a
+
+  chain(a, b).block_until_ready()
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    chain(a, b).block_until_ready()
+    best = min(best, time.perf_counter() - start)
+  return 4 * 2 * n ** 3 / best
+
+
+def _cpu_model() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
