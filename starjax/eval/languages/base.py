@@ -57,6 +57,23 @@ class Language(abc.ABC):
     """Binaries this language needs that are not on PATH → the package that provides each."""
     return {tool: package for tool, package in self.toolchain.items() if not shutil.which(tool)}
 
+  def sandbox_paths(self) -> tuple[str, ...]:
+    """Host paths the sandbox binds read-only so that this language's tools run inside it.
+
+    The sandbox shows only /usr, /etc, /opt (and the /bin, /lib links) of the host. The default
+    binds the install prefix of each toolchain binary found elsewhere (`~/.nvm/versions/node/v20`
+    for `~/.nvm/versions/node/v20/bin/node`); each prefix's bin/ is put on the sandbox PATH.
+    Override when a tool is a proxy that needs more (rustup: bind the toolchain's sysroot and
+    run its rustc by absolute path).
+    """
+    from starjax.eval import sandbox  # the sandbox knows which host paths every sandbox sees
+    found = (sandbox.install_dir(tool) for tool in self.toolchain)
+    return tuple(sorted({path for path in found if path}))
+
+  def sandbox_env(self) -> dict[str, str]:
+    """Variables added to the sandbox's clean environment (HOME=/tmp, PATH, LANG are preset)."""
+    return {}
+
 
 class UntranslatableError(Exception):
   """A problem that cannot be expressed in a target language; the message is the reason."""

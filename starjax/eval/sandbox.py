@@ -1,0 +1,389 @@
+"""The sandbox every generated program runs in: bubblewrap namespaces + rlimits + a supervisor.
+
+Isolation (bubblewrap, `bwrap`):
+- no network (own network namespace: only a loopback that no host service listens on), own PID,
+  IPC and UTS namespaces; the program's PID 1 is bwrap, so when the program ends or is killed,
+  the kernel kills everything it left behind; `--die-with-parent` ties it to the evaluator.
+- a read-only system (/usr, /etc, /opt and the /bin, /lib links) plus the read-only install
+  directories of the interpreters it needs; a private writable /tmp and /dev/shm (size-limited
+  tmpfs) and a writable working directory (the program's own, bound at /sandbox); nothing else of
+  the host (no /home, /root, /var, /run).
+- an unprivileged uid: when the evaluator runs as root, bwrap mounts as root, keeps only
+  CAP_SETUID/CAP_SETGID, and the launcher switches to a fresh uid of its own (one per concurrent
+  run, never a real user's) before anything untrusted runs. Otherwise a user namespace maps
+  the caller to uid 65534 inside, and further user namespaces are disabled.
+- a clean environment (`--clearenv`): none of the caller's variables, only those below.
+
+Limits (set by a tiny launcher inside the sandbox, so that RLIMIT_NPROC counts per sandbox:
+since Linux 5.14 the count is kept per user namespace or, as root, per fresh uid):
+- CPU seconds per process, RLIMIT_DATA = memory per process, RLIMIT_AS = a larger address
+  space (the JVM and node reserve far more than they use: RLIMIT_AS at the memory limit keeps
+  the JVM from starting), RLIMIT_NPROC (processes + threads), RLIMIT_FSIZE, RLIMIT_NOFILE;
+- the memory of the whole process tree (resident private + shared) and the wall clock are
+  enforced by starjax/eval/supervisor.py, which also caps stdout/stderr.
+- managed runtimes are told the limit so they fail cleanly instead of hitting it:
+  JAVA_TOOL_OPTIONS=-XX:MaxRAM, NODE_OPTIONS=--max-old-space-size, GOMEMLIMIT.
+
+Without bubblewrap (or when it cannot create namespaces) the same launcher applies the rlimits,
+reaps the program's whole tree as a child subreaper, and a loud warning says what is missing:
+the program then sees the host's files and network and runs as the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from typing import Mapping, Sequence
+
+import gin
+
+from starjax.eval import supervisor
+
+# Where the program's working directory appears inside the sandbox.
+WORKDIR = "/sandbox"
+# Host directories bound read-only into every sandbox, when present.
+SYSTEM_DIRS = ("/usr", "/etc", "/opt")
+# Top-level names that are symlinks into /usr on merged-/usr systems and directories elsewhere.
+SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# The uid inside a user namespace (the "nobody" of most distributions).
+NAMESPACE_UID = 65534
+INSTALL_HINT = "install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
+
+# Runs inside the sandbox as `python -I -S -c LAUNCHER SPEC ARGV...`: sets the rlimits, drops to
+# the sandbox uid when started as root, and execs the program. With "supervise" (the rlimit-only
+# fallback, where no PID namespace cleans up) it stays as the program's parent: a child subreaper
+# that, once the program ends, kills and reaps everything the program left behind.
+LAUNCHER = r"""
+import json, os, resource, signal, sys
+spec = json.loads(sys.argv[1])
+argv = sys.argv[2:]
+def limit():
+  for name, (soft, hard) in spec["rlimits"].items():
+    resource.setrlimit(getattr(resource, name), (soft, hard))
+def run():
+  try:
+    os.execvp(argv[0], argv)
+  except OSError as e:
+    sys.stderr.write("sandbox: cannot run %s: %s\n" % (argv[0], e.strerror))
+    os._exit(127)
+def children():
+  me, found = os.getpid(), []
+  for name in os.listdir("/proc"):
+    if name.isdigit():
+      try:
+        with open("/proc/%s/stat" % name, "rb") as f:
+          if int(f.read().rsplit(b")", 1)[1].split()[1]) == me:
+            found.append(int(name))
+      except (OSError, ValueError, IndexError):
+        pass
+  return found
+if spec.get("uid") is not None:
+  os.setgroups([])
+  os.setgid(spec["gid"])
+  os.setuid(spec["uid"])
+if not spec.get("supervise"):
+  limit()
+  run()
+import ctypes
+prctl = ctypes.CDLL(None, use_errno=True).prctl
+prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the program come back to us
+prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the evaluator
+if spec.get("nproc_extra") and os.getuid() != 0:
+  # RLIMIT_NPROC counts all of the caller's tasks here: allow the ones that exist plus the budget.
+  tasks = 0
+  for name in os.listdir("/proc"):
+    try:
+      with open("/proc/%s/status" % name) as f:
+        fields = dict(l.split(":", 1) for l in f if l.startswith(("Uid:", "Threads:")))
+      if int(fields["Uid"].split()[0]) == os.getuid():
+        tasks += int(fields["Threads"])
+    except (OSError, KeyError, ValueError):
+      pass
+  n = tasks + spec["nproc_extra"]
+  spec["rlimits"]["RLIMIT_NPROC"] = [n, n]
+pid = os.fork()
+if pid == 0:
+  prctl(1, signal.SIGKILL, 0, 0, 0)
+  limit()
+  run()
+while True:
+  done, status = os.waitpid(-1, 0)
+  if done == pid:
+    break
+while True:
+  left = children()
+  if not left:
+    break
+  for child in left:
+    try:
+      os.kill(child, signal.SIGKILL)
+    except OSError:
+      pass
+  for child in left:
+    try:
+      os.waitpid(child, 0)
+    except OSError:
+      pass
+if os.WIFSIGNALED(status):
+  signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+  os.kill(os.getpid(), os.WTERMSIG(status))
+os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class Limits:
+  """Resource limits of one sandboxed run.
+
+  memory_mb: private memory per process (RLIMIT_DATA) and resident memory of the whole
+    process tree (supervisor). address_space_mb: RLIMIT_AS per process; None = 2 × memory_mb,
+    room for the JVM's and V8's reservations. max_processes: processes + threads (RLIMIT_NPROC).
+  file_size_mb: largest file it may write. open_files: RLIMIT_NOFILE.
+  output_mb: stdout + stderr beyond this kill the program. captured_kb: bytes kept per stream.
+  tmp_mb: size of the private /tmp (and a quarter of it for /dev/shm).
+  The CPU limit follows the timeout of each run: 2 × timeout + 1 s (runtimes use several cores).
+  """
+
+  memory_mb: int = 2048
+  address_space_mb: int | None = None
+  max_processes: int = 256
+  file_size_mb: int = 64
+  open_files: int = 256
+  output_mb: float = 8.0
+  captured_kb: int = 64
+  tmp_mb: int = 256
+
+  def rlimits(self, timeout: float) -> dict[str, list[int]]:
+    cpu = math.ceil(2 * timeout) + 1
+    data = self.memory_mb << 20
+    address_space = (self.address_space_mb or 2 * self.memory_mb) << 20
+    return {
+        "RLIMIT_CPU": [cpu, cpu + 1],  # SIGXCPU first, SIGKILL a second later
+        "RLIMIT_DATA": [data, data],
+        "RLIMIT_AS": [address_space, address_space],
+        "RLIMIT_NPROC": [self.max_processes, self.max_processes],
+        "RLIMIT_FSIZE": [self.file_size_mb << 20, self.file_size_mb << 20],
+        "RLIMIT_NOFILE": [self.open_files, self.open_files],
+        "RLIMIT_CORE": [0, 0],
+    }
+
+  def runtime_env(self) -> dict[str, str]:
+    """Tells managed runtimes the limit so they size their heaps below it and fail cleanly."""
+    return {
+        "JAVA_TOOL_OPTIONS": f"-XX:MaxRAM={self.memory_mb}m",
+        "NODE_OPTIONS": f"--max-old-space-size={self.memory_mb // 2}",
+        "GOMEMLIMIT": f"{self.memory_mb}MiB",
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def _system_roots() -> tuple[str, ...]:
+  return SYSTEM_DIRS + tuple(os.path.realpath(p) for p in SYSTEM_LINKS if os.path.exists(p))
+
+
+def under_system_dirs(path: str) -> bool:
+  """Whether `path` is already visible in every sandbox (under /usr, /etc, /opt or a /lib link)."""
+  real = os.path.realpath(path)
+  return any(real == root or real.startswith(root.rstrip("/") + "/") for root in _system_roots())
+
+
+def install_dir(binary: str) -> str | None:
+  """The directory to bind for a toolchain binary found on the host PATH, or None if none is needed.
+
+  `…/versions/3.11.7/bin/python3` → `…/versions/3.11.7` (the install prefix, which also holds its
+  libraries); a binary outside a `bin/` directory → its own directory.
+  """
+  found = shutil.which(binary)
+  if not found or under_system_dirs(found):
+    return None
+  folder = os.path.dirname(os.path.realpath(found))
+  return os.path.dirname(folder) if os.path.basename(folder) == "bin" else folder
+
+
+@functools.lru_cache(maxsize=None)
+def interpreter_paths() -> tuple[str, ...]:
+  """Host paths this Python interpreter needs inside the sandbox (the launcher runs on it)."""
+  paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+  paths.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+  return tuple(sorted(p for p in paths if not under_system_dirs(p)))
+
+
+class Sandbox:
+  """Runs commands confined as described in this module's docstring. Thread-safe.
+
+  limits: the Limits of every run. isolation: 'auto' (bubblewrap when it works, else the
+  rlimit-only fallback with a warning), 'bubblewrap' (error when it does not work) or 'rlimits'
+  (the fallback, on purpose). privileges: 'auto' (as root: a fresh uid per run; otherwise a user
+  namespace) or 'userns' (a user namespace even as root; what non-root callers get).
+  """
+
+  def __init__(self, limits: Limits | None = None, isolation: str = "auto",
+               privileges: str = "auto"):
+    if isolation not in ("auto", "bubblewrap", "rlimits"):
+      raise ValueError(f"isolation={isolation!r}: use 'auto', 'bubblewrap' or 'rlimits'")
+    if privileges not in ("auto", "userns"):
+      raise ValueError(f"privileges={privileges!r}: use 'auto' or 'userns'")
+    self.limits = limits or Limits()
+    self.cancel = threading.Event()
+    self._lock = threading.Lock()
+    self._drop_to_fresh_uid = privileges == "auto" and os.geteuid() == 0
+    self._bwrap = shutil.which("bwrap")
+    self._free_uids: list[int] = []
+    # A random block far above real users' ids, so that no file or process of the host matches.
+    self._next_uid = 2_000_000_000 + secrets.randbelow(1_000_000) * 1000
+    self.isolation = self._choose_isolation(isolation)
+
+  def _choose_isolation(self, requested: str) -> str:
+    if requested == "rlimits":
+      return "rlimits"
+    if self._bwrap is None:
+      problem = f"bubblewrap (bwrap) is not installed; {INSTALL_HINT}"
+    else:
+      problem = self._probe_bubblewrap()
+    if problem is None:
+      return "bubblewrap"
+    if requested == "bubblewrap":
+      raise RuntimeError(f"sandbox: {problem}")
+    warnings.warn(
+        "\n" + "!" * 78 + f"\nSANDBOX DEGRADED: {problem}.\nGenerated programs now run with "
+        "rlimits only: they can read your files, use the network and signal your processes.\n"
+        + "!" * 78, RuntimeWarning, stacklevel=3)
+    return "rlimits"
+
+  def _probe_bubblewrap(self) -> str | None:
+    """None when a trivial program runs in the full bubblewrap sandbox, else why it does not."""
+    self.isolation = "bubblewrap"
+    with tempfile.TemporaryDirectory(prefix="starjax-sandbox-probe-") as workdir:
+      try:
+        outcome = self.run(["true"], workdir, timeout=30)
+      except OSError as e:
+        return f"bubblewrap cannot start ({e})"
+    if outcome.exit_code == 0:
+      return None
+    message = outcome.stderr.decode(errors="replace").strip() or f"exit code {outcome.exit_code}"
+    return f"bubblewrap cannot create the sandbox here ({message})"
+
+  def describe(self) -> dict:
+    """The isolation and limits in effect, for summary.json."""
+    if self.isolation == "bubblewrap":
+      uid = "fresh unprivileged uid per run" if self._drop_to_fresh_uid else (
+          f"uid {NAMESPACE_UID} in a user namespace")
+    else:
+      uid = "the caller's (no isolation: bubblewrap unavailable)"
+    return {"isolation": self.isolation, "uid": uid, **dataclasses.asdict(self.limits)}
+
+  def run(self, argv: Sequence[str], workdir: str, *, timeout: float,
+          ro_paths: Sequence[str] = (), env: Mapping[str, str] | None = None
+          ) -> supervisor.Outcome:
+    """Runs argv (a program name on the sandbox PATH, or an absolute path) confined.
+
+    workdir: host directory that becomes the writable working directory (/sandbox inside).
+    timeout: wall-clock seconds. ro_paths: extra host paths bound read-only at the same place
+    (toolchains outside the system directories). env: variables added to the clean environment.
+    Returns the supervisor.Outcome.
+    """
+    paths = sorted(set(interpreter_paths()) | {os.path.realpath(p) for p in ro_paths})
+    paths = [p for p in paths if not under_system_dirs(p)
+             and not any(p.startswith(q + "/") for q in paths)]
+    variables = self._environment(paths, env)
+    spec = {"rlimits": self.limits.rlimits(timeout)}
+    uid = None
+    if self.isolation == "bubblewrap" and self._drop_to_fresh_uid:
+      uid = self._acquire_uid()
+      spec["uid"] = spec["gid"] = uid
+      # Owner: the sandbox uid; group root (bwrap, without CAP_DAC_OVERRIDE, must chdir into it).
+      os.chown(workdir, uid, 0)
+      os.chmod(workdir, 0o770)
+    launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER]
+    try:
+      if self.isolation == "bubblewrap":
+        command = self._bubblewrap_argv(workdir, paths, variables, uid) + launcher
+        host_env, cwd = {}, workdir
+      else:
+        spec["supervise"] = True
+        spec["nproc_extra"] = self.limits.max_processes
+        del spec["rlimits"]["RLIMIT_NPROC"]  # the launcher sets it relative to existing tasks
+        command, host_env, cwd = launcher, variables, workdir
+      command = command + [json.dumps(spec), *argv]
+      return supervisor.supervise(
+          command, cwd=cwd, env=host_env, timeout=timeout,
+          memory_limit_bytes=self.limits.memory_mb << 20,
+          output_limit_bytes=int(self.limits.output_mb * (1 << 20)),
+          captured_bytes=self.limits.captured_kb << 10, cancel=self.cancel)
+    finally:
+      if uid is not None:
+        self._release_uid(uid)
+
+  def _environment(self, paths: Sequence[str], extra: Mapping[str, str] | None) -> dict[str, str]:
+    bins = [os.path.join(p, "bin") for p in paths if os.path.isdir(os.path.join(p, "bin"))]
+    variables = {
+        "PATH": ":".join(bins + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+                                 "/sbin", "/bin"]),
+        "HOME": "/tmp", "TMPDIR": "/tmp", "USER": "sandbox", "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    variables.update(self.limits.runtime_env())
+    variables.update(extra or {})
+    return variables
+
+  def _bubblewrap_argv(self, workdir: str, paths: Sequence[str], variables: Mapping[str, str],
+                       uid: int | None) -> list[str]:
+    limits = self.limits
+    args = [self._bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
+            "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if uid is None:
+      args += ["--unshare-user", "--uid", str(NAMESPACE_UID), "--gid", str(NAMESPACE_UID),
+               "--disable-userns"]
+    else:
+      # Root in the sandbox only until the launcher's setuid: it needs nothing else.
+      args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    args.append("--clearenv")
+    for name, value in variables.items():
+      args += ["--setenv", name, value]
+    for folder in SYSTEM_DIRS:
+      if os.path.isdir(folder):
+        args += ["--ro-bind", folder, folder]
+    for link in SYSTEM_LINKS:
+      if os.path.islink(link):
+        args += ["--symlink", os.readlink(link), link]
+      elif os.path.isdir(link):
+        args += ["--ro-bind", link, link]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", str(limits.tmp_mb << 18), "--tmpfs", "/dev/shm"]
+    made = {"/", "/tmp", "/dev", "/proc"}
+    for path in paths:
+      # bwrap would copy the host's modes onto the parents it creates (/root is 0700).
+      parents = []
+      parent = os.path.dirname(path)
+      while parent not in made:
+        parents.append(parent)
+        parent = os.path.dirname(parent)
+      for parent in reversed(parents):
+        args += ["--perms", "0755", "--dir", parent]
+        made.add(parent)
+      args += ["--ro-bind", path, path]
+    args += ["--bind", workdir, WORKDIR, "--chdir", WORKDIR, "--"]
+    return args
+
+  def _acquire_uid(self) -> int:
+    with self._lock:
+      if self._free_uids:
+        return self._free_uids.pop()
+      self._next_uid += 1
+      return self._next_uid
+
+  def _release_uid(self, uid: int) -> None:
+    with self._lock:
+      self._free_uids.append(uid)

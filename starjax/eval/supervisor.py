@@ -1,0 +1,237 @@
+"""Watches one sandboxed command: wall-clock deadline, total memory of its process tree, output cap.
+
+The sandbox (starjax/eval/sandbox.py) decides *how* a program is confined; this module runs the
+resulting command line and enforces what rlimits cannot: a wall-clock deadline (sleeping or
+signal-ignoring programs use no CPU), the memory of the whole process tree (rlimits are per
+process, so N forked children could each take the limit), and the total bytes written to
+stdout/stderr. When any is exceeded, every process of the tree is stopped, then killed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from typing import Mapping, Sequence
+
+import psutil
+
+# How often the memory of a running program's process tree is sampled. Allocation is bounded by
+# a few GB/s per core, so the overshoot before a kill is small next to the limit.
+MEMORY_POLL_SECONDS = 0.05
+# After a kill (or after the main process exits), how long to wait for the pipes to close.
+DRAIN_SECONDS = 2.0
+
+
+class CappedOutput:
+  """Keeps the first and the last `keep_bytes // 2` bytes of a stream and counts the rest."""
+
+  def __init__(self, keep_bytes: int):
+    self.head_limit = keep_bytes // 2
+    self.tail_limit = keep_bytes - self.head_limit
+    self.head = bytearray()
+    self.tail = bytearray()
+    self.total_bytes = 0
+
+  def write(self, data: bytes) -> None:
+    self.total_bytes += len(data)
+    room = self.head_limit - len(self.head)
+    if room > 0:
+      self.head += data[:room]
+      data = data[room:]
+    if data:
+      self.tail += data
+      if len(self.tail) > self.tail_limit:
+        del self.tail[:len(self.tail) - self.tail_limit]
+
+  def value(self) -> bytes:
+    """The kept bytes; a marker line stands where bytes were dropped."""
+    omitted = self.total_bytes - len(self.head) - len(self.tail)
+    if omitted <= 0:
+      return bytes(self.head + self.tail)
+    return bytes(self.head) + f"\n[... {omitted} bytes omitted ...]\n".encode() + bytes(self.tail)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+  """What happened to one supervised command.
+
+  exit_code: the command's exit status (128 + N when bubblewrap reports death by signal N;
+    negative -N when the command itself died of signal N); None when it was killed by us.
+  stdout, stderr: captured bytes, head and tail kept (see CappedOutput).
+  timed_out / memory_exceeded / output_exceeded / cancelled: why it was killed, if it was.
+  wall_time: seconds from start to the end of the whole process tree.
+  peak_memory_bytes: the largest sampled private + shared resident memory of the tree.
+  """
+
+  exit_code: int | None
+  stdout: bytes
+  stderr: bytes
+  timed_out: bool
+  memory_exceeded: bool
+  output_exceeded: bool
+  cancelled: bool
+  wall_time: float
+  peak_memory_bytes: int
+  output_bytes: int
+
+
+def tree_processes(root: psutil.Process) -> list[psutil.Process]:
+  """`root` and all its descendants that are still alive."""
+  try:
+    return [root] + root.children(recursive=True)
+  except psutil.Error:
+    return []
+
+
+def process_memory_bytes(pid: int) -> int:
+  """Resident anonymous + shared memory of one process (shared libraries and files excluded).
+
+  RssAnon is what heaps and stacks use; RssShmem catches MAP_SHARED|MAP_ANONYMOUS and /dev/shm
+  mappings, which RLIMIT_DATA does not count. Read from /proc directly: psutil has no field for
+  them and a full smaps read is too slow to poll.
+  """
+  total = 0
+  try:
+    with open(f"/proc/{pid}/status", "rb") as f:
+      for line in f:
+        if line.startswith((b"RssAnon:", b"RssShmem:")):
+          total += int(line.split()[1]) * 1024
+  except (OSError, ValueError, IndexError):
+    pass
+  return total
+
+
+def kill_tree(root_pid: int) -> None:
+  """Kills `root_pid` and every descendant, including ones that called setsid().
+
+  Stops the processes first, rescanning until no new one appears: a stopped process can neither
+  fork nor exit, so nothing escapes by being re-parented while we look. Then SIGKILLs them all.
+  """
+  try:
+    root = psutil.Process(root_pid)
+  except psutil.Error:
+    return
+  stopped: dict[int, psutil.Process] = {}
+  for _ in range(1000):  # bounded: each round needs a process that was forked since the last one
+    fresh = [p for p in tree_processes(root) if p.pid not in stopped]
+    if not fresh:
+      break
+    for process in fresh:
+      try:
+        process.send_signal(signal.SIGSTOP)
+      except psutil.Error:
+        pass
+      stopped[process.pid] = process
+  for process in stopped.values():
+    try:
+      process.send_signal(signal.SIGKILL)
+    except psutil.Error:
+      pass
+  try:
+    os.killpg(root_pid, signal.SIGKILL)  # the session we started: catches any straggler
+  except OSError:
+    pass
+
+
+def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout: float,
+              memory_limit_bytes: int, output_limit_bytes: int, captured_bytes: int,
+              cancel: threading.Event | None = None) -> Outcome:
+  """Runs argv in a new session with stdin from /dev/null and returns its Outcome.
+
+  timeout: wall-clock seconds for the whole tree. memory_limit_bytes: cap on the sum of
+  process_memory_bytes over the tree. output_limit_bytes: cap on stdout + stderr bytes.
+  captured_bytes: bytes kept per stream. cancel: when set, the tree is killed at once.
+  """
+  start = time.monotonic()
+  deadline = start + timeout
+  process = subprocess.Popen(
+      list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
+  try:
+    root = psutil.Process(process.pid)
+  except psutil.Error:
+    root = None
+  streams = {process.stdout.fileno(): CappedOutput(captured_bytes),
+             process.stderr.fileno(): CappedOutput(captured_bytes)}
+  selector = selectors.DefaultSelector()
+  for fd in streams:
+    os.set_blocking(fd, False)
+    selector.register(fd, selectors.EVENT_READ)
+  reason = None
+  peak_memory = 0
+  next_memory_check = start + MEMORY_POLL_SECONDS
+  killed_at = None
+  try:
+    while True:
+      now = time.monotonic()
+      if reason is None:
+        if cancel is not None and cancel.is_set():
+          reason = "cancelled"
+        elif now >= deadline:
+          reason = "timed_out"
+        elif now >= next_memory_check and root is not None:
+          memory = sum(process_memory_bytes(p.pid) for p in tree_processes(root))
+          peak_memory = max(peak_memory, memory)
+          if memory > memory_limit_bytes:
+            reason = "memory_exceeded"
+          next_memory_check = now + MEMORY_POLL_SECONDS
+        if reason is not None:
+          kill_tree(process.pid)
+          killed_at = now
+      elif now - killed_at > DRAIN_SECONDS:
+        break  # something still holds the pipes after the kill; give up on the rest
+      wait = max(0.0, min(deadline, next_memory_check) - now)
+      if cancel is not None:
+        wait = min(wait, 0.1)
+      if not selector.get_map():
+        # Both pipes are closed; the program may still run (it closed them itself).
+        if process.poll() is not None:
+          break
+        try:
+          process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+          pass
+        continue
+      if reason is None and process.poll() is not None:
+        # The main process is gone: in bubblewrap the namespace dies with it; elsewhere the
+        # launcher reaped its tree. Only an escaped process could hold a pipe open past this.
+        reason, killed_at = "exited", now
+      for key, _ in selector.select(wait):
+        try:
+          data = os.read(key.fd, 1 << 16)
+        except BlockingIOError:
+          continue
+        if not data:
+          selector.unregister(key.fd)
+          continue
+        streams[key.fd].write(data)
+        if reason is None and sum(s.total_bytes for s in streams.values()) > output_limit_bytes:
+          reason = "output_exceeded"
+          kill_tree(process.pid)
+          killed_at = time.monotonic()
+  finally:
+    selector.close()
+    if reason not in (None, "exited") or process.poll() is None:
+      kill_tree(process.pid)
+    process.wait()
+    # Whatever the main process left behind (only possible outside bubblewrap) dies now too.
+    try:
+      os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+      pass
+    process.stdout.close()
+    process.stderr.close()
+  stdout, stderr = streams.values()
+  killed = reason not in (None, "exited")
+  return Outcome(
+      exit_code=None if killed else process.returncode,
+      stdout=stdout.value(), stderr=stderr.value(),
+      timed_out=reason == "timed_out", memory_exceeded=reason == "memory_exceeded",
+      output_exceeded=reason == "output_exceeded", cancelled=reason == "cancelled",
+      wall_time=time.monotonic() - start, peak_memory_bytes=peak_memory,
+      output_bytes=stdout.total_bytes + stderr.total_bytes)

@@ -1,0 +1,62 @@
+"""Fixtures of the evaluation tests: sandboxes, a toy problem, and a check that nothing survives."""
+
+from __future__ import annotations
+
+import shutil
+
+import psutil
+import pytest
+
+from starjax.eval.execution import check_completion
+from starjax.eval.languages import get_language
+from starjax.eval.problem import Problem
+from starjax.eval.sandbox import Limits, Sandbox
+
+# Small limits keep hostile programs cheap; they are still far above what a benign program needs.
+TEST_LIMITS = Limits(memory_mb=512, max_processes=64, output_mb=1.0, tmp_mb=16)
+
+
+def toy_problem(tests: str = "def check(candidate):\n    assert candidate() == 1\n") -> Problem:
+  """A Python problem whose tests want answer() == 1; completions are the function body."""
+  return Problem(task_id="toy/0", prompt="def answer():\n", tests=tests, entry_point="answer",
+                 language="py", stop_tokens=())
+
+
+@pytest.fixture(scope="session")
+def python():
+  return get_language("py")
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+  """The real bubblewrap sandbox (as the evaluator uses it), with TEST_LIMITS."""
+  if shutil.which("bwrap") is None:
+    pytest.skip("bubblewrap is not installed: apt-get install bubblewrap (.ci/apt-packages.txt)")
+  return Sandbox(TEST_LIMITS, isolation="bubblewrap")
+
+
+@pytest.fixture(scope="session")
+def fallback_sandbox():
+  """The rlimit-only sandbox that runs where bubblewrap is missing, forced."""
+  return Sandbox(TEST_LIMITS, isolation="rlimits")
+
+
+@pytest.fixture
+def run_toy(python, sandbox):
+  """check_completion of a body for the toy problem in the bubblewrap sandbox."""
+  def run(body: str, *, timeout: float = 5.0, tests: str | None = None, box: Sandbox | None = None):
+    problem = toy_problem(tests) if tests else toy_problem()
+    return check_completion(python, problem, body, timeout=timeout, sandbox=box or sandbox)
+  return run
+
+
+def processes_with(marker: str) -> list[psutil.Process]:
+  """Host processes whose command line mentions `marker` (the test's own excluded)."""
+  found = []
+  for process in psutil.process_iter(["cmdline"]):
+    try:
+      if any(marker in part for part in process.info["cmdline"] or ()):
+        found.append(process)
+    except psutil.Error:
+      pass
+  return found
