@@ -212,10 +212,14 @@ def install_dir(binary: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=None)
-def interpreter_paths() -> tuple[str, ...]:
-  """Host paths this Python interpreter needs inside the sandbox (the launcher runs on it)."""
-  paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-  paths.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+def interpreter_paths(executable: str = sys.executable) -> tuple[str, ...]:
+  """Host paths a Python interpreter needs inside the sandbox: its prefixes (venv and base).
+
+  Only this process's own prefixes are known; for another interpreter, its install prefix.
+  """
+  paths = {os.path.dirname(os.path.dirname(os.path.realpath(executable)))}
+  if executable == sys.executable:
+    paths |= {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
   return tuple(sorted(p for p in paths if not under_system_dirs(p)))
 
 
@@ -226,22 +230,26 @@ class Sandbox:
   rlimit-only fallback with a warning), 'bubblewrap' (error when it does not work) or 'rlimits'
   (the fallback, on purpose). privileges: 'auto' (as root: a fresh uid per run; otherwise a user
   namespace) or 'userns' (a user namespace even as root; what non-root callers get).
+  launcher_python: the interpreter of the launcher inside the sandbox (bound read-only).
   """
 
   def __init__(self, limits: Limits | None = None, isolation: str = "auto",
-               privileges: str = "auto"):
+               privileges: str = "auto", launcher_python: str = sys.executable):
     if isolation not in ("auto", "bubblewrap", "rlimits"):
       raise ValueError(f"isolation={isolation!r}: use 'auto', 'bubblewrap' or 'rlimits'")
     if privileges not in ("auto", "userns"):
       raise ValueError(f"privileges={privileges!r}: use 'auto' or 'userns'")
     self.limits = limits or Limits()
+    self.launcher_python = launcher_python
     self.cancel = threading.Event()
     self._lock = threading.Lock()
     self._drop_to_fresh_uid = privileges == "auto" and os.geteuid() == 0
     self._bwrap = shutil.which("bwrap")
     self._free_uids: list[int] = []
-    # A random block far above real users' ids, so that no file or process of the host matches.
-    self._next_uid = 2_000_000_000 + secrets.randbelow(1_000_000) * 1000
+    # A random block far above real users' ids, so that no file or process of the host matches,
+    # nor one of another evaluator's sandboxes.
+    self._first_uid = 2_000_000_000 + secrets.randbelow(1_000_000) * 1000
+    self._next_uid = self._first_uid
     self.isolation = self._choose_isolation(isolation)
 
   def _choose_isolation(self, requested: str) -> str:
@@ -274,6 +282,11 @@ class Sandbox:
     message = outcome.stderr.decode(errors="replace").strip() or f"exit code {outcome.exit_code}"
     return f"bubblewrap cannot create the sandbox here ({message})"
 
+  def run_uids(self) -> range:
+    """The uids this sandbox has given to runs so far (empty unless it drops to fresh uids)."""
+    with self._lock:
+      return range(self._first_uid + 1, self._next_uid + 1)
+
   def describe(self) -> dict:
     """The isolation and limits in effect, for summary.json."""
     if self.isolation == "bubblewrap":
@@ -293,37 +306,49 @@ class Sandbox:
     (toolchains outside the system directories). env: variables added to the clean environment.
     Returns the supervisor.Outcome.
     """
-    paths = sorted(set(interpreter_paths()) | {os.path.realpath(p) for p in ro_paths})
-    paths = [p for p in paths if not under_system_dirs(p)
-             and not any(p.startswith(q + "/") for q in paths)]
-    variables = self._environment(paths, env)
-    spec = {"rlimits": self.limits.rlimits(timeout)}
     uid = None
     if self.isolation == "bubblewrap" and self._drop_to_fresh_uid:
       uid = self._acquire_uid()
-      spec["uid"] = spec["gid"] = uid
       # Owner: the sandbox uid; group root (bwrap, without CAP_DAC_OVERRIDE, must chdir into it).
       os.chown(workdir, uid, 0)
       os.chmod(workdir, 0o770)
-    launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER]
     try:
-      if self.isolation == "bubblewrap":
-        command = self._bubblewrap_argv(workdir, paths, variables, uid) + launcher
-        host_env, cwd = {}, workdir
-      else:
-        spec["supervise"] = True
-        spec["nproc_extra"] = self.limits.max_processes
-        del spec["rlimits"]["RLIMIT_NPROC"]  # the launcher sets it relative to existing tasks
-        command, host_env, cwd = launcher, variables, workdir
-      command = command + [json.dumps(spec), *argv]
+      command, host_env = self.command(argv, workdir, timeout=timeout, ro_paths=ro_paths,
+                                       env=env, uid=uid)
       return supervisor.supervise(
-          command, cwd=cwd, env=host_env, timeout=timeout,
+          command, cwd=workdir, env=host_env, timeout=timeout,
           memory_limit_bytes=self.limits.memory_mb << 20,
           output_limit_bytes=int(self.limits.output_mb * (1 << 20)),
           captured_bytes=self.limits.captured_kb << 10, cancel=self.cancel)
     finally:
       if uid is not None:
         self._release_uid(uid)
+
+  def command(self, argv: Sequence[str], workdir: str, *, timeout: float,
+              ro_paths: Sequence[str] = (), env: Mapping[str, str] | None = None,
+              uid: int | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command line (and its host environment) that run() supervises.
+
+    uid: the fresh uid the launcher switches to (root callers), None to keep the caller's.
+    """
+    paths = sorted(set(interpreter_paths(self.launcher_python)) |
+                   {os.path.realpath(p) for p in ro_paths})
+    paths = [p for p in paths if not under_system_dirs(p)
+             and not any(p.startswith(q + "/") for q in paths)]
+    variables = self._environment(paths, env)
+    spec = {"rlimits": self.limits.rlimits(timeout)}
+    if uid is not None:
+      spec["uid"] = spec["gid"] = uid
+    launcher = [self.launcher_python, "-I", "-S", "-c", LAUNCHER]
+    if self.isolation == "bubblewrap":
+      command = self._bubblewrap_argv(workdir, paths, variables, uid) + launcher
+      host_env = {}
+    else:
+      spec["supervise"] = True
+      spec["nproc_extra"] = self.limits.max_processes
+      del spec["rlimits"]["RLIMIT_NPROC"]  # the launcher sets it relative to existing tasks
+      command, host_env = launcher, variables
+    return command + [json.dumps(spec), *argv], host_env
 
   def _environment(self, paths: Sequence[str], extra: Mapping[str, str] | None) -> dict[str, str]:
     bins = [os.path.join(p, "bin") for p in paths if os.path.isdir(os.path.join(p, "bin"))]

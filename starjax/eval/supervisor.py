@@ -89,21 +89,23 @@ def tree_processes(root: psutil.Process) -> list[psutil.Process]:
 
 
 def process_memory_bytes(pid: int) -> int:
-  """Resident anonymous + shared memory of one process (shared libraries and files excluded).
+  """Memory one process adds to the machine: its proportional share of anonymous + shared memory.
 
-  RssAnon is what heaps and stacks use; RssShmem catches MAP_SHARED|MAP_ANONYMOUS and /dev/shm
-  mappings, which RLIMIT_DATA does not count. Read from /proc directly: psutil has no field for
-  them and a full smaps read is too slow to poll.
+  Anonymous memory is what heaps and stacks use; shared memory catches MAP_SHARED|MAP_ANONYMOUS
+  and /dev/shm mappings, which RLIMIT_DATA does not count. Proportional (PSS) so that pages a
+  fork shares copy-on-write with its parent count once over the tree, not once per process.
+  Falls back to the resident sizes of /proc/PID/status where smaps_rollup is unavailable.
   """
-  total = 0
-  try:
-    with open(f"/proc/{pid}/status", "rb") as f:
-      for line in f:
-        if line.startswith((b"RssAnon:", b"RssShmem:")):
-          total += int(line.split()[1]) * 1024
-  except (OSError, ValueError, IndexError):
-    pass
-  return total
+  for path, fields in ((f"/proc/{pid}/smaps_rollup", (b"Pss_Anon:", b"Pss_Shmem:")),
+                       (f"/proc/{pid}/status", (b"RssAnon:", b"RssShmem:"))):
+    try:
+      with open(path, "rb") as f:
+        values = [int(line.split()[1]) * 1024 for line in f if line.startswith(fields)]
+    except (OSError, ValueError, IndexError):
+      continue
+    if len(values) == len(fields):
+      return sum(values)
+  return 0
 
 
 def kill_tree(root_pid: int) -> None:

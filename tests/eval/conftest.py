@@ -60,3 +60,30 @@ def processes_with(marker: str) -> list[psutil.Process]:
     except psutil.Error:
       pass
   return found
+
+
+def wait_until_gone(find, timeout: float = 3.0) -> list:
+  """Polls find() until it returns nothing or `timeout` passes; returns what is left.
+
+  Killed processes need a moment to be reaped by the kernel after the evaluation returns.
+  """
+  import time
+  deadline = time.monotonic() + timeout
+  left = find()
+  while left and time.monotonic() < deadline:
+    time.sleep(0.05)
+    left = find()
+  return left
+
+
+def sandbox_processes(box: Sandbox) -> list[psutil.Process]:
+  """Host processes running under one of the uids `box` gave to its runs."""
+  uids = box.run_uids()
+  found = []
+  for process in psutil.process_iter(["uids"]):
+    try:
+      if process.info["uids"] and process.info["uids"].real in uids:
+        found.append(process)
+    except psutil.Error:
+      pass
+  return found
