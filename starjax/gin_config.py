@@ -14,6 +14,7 @@ import os
 from typing import Sequence
 
 import gin
+import gin.config_parser
 
 from starjax import ROOT
 
@@ -83,18 +84,35 @@ def split_gin_flags(argv: Sequence[str]) -> tuple[list[str], list[str], list[str
   return files, bindings, rest
 
 
+class _AcceptReferences(gin.config_parser.ParserDelegate):
+  """Lets gin's parser check a value's syntax without resolving @references or %MACROS."""
+
+  def configurable_reference(self, scoped_name, evaluate):
+    return scoped_name
+
+  def macro(self, macro_name):
+    return macro_name
+
+
 def as_gin_value(text: str) -> str:
-  """Returns `text` as gin source: literals and references unchanged, anything else quoted."""
+  """Returns `text` as gin source: valid gin values (literals, @refs, %MACROS, lists of
+  them) unchanged, anything else quoted as a string."""
   stripped = text.strip()
   if not stripped:
     return "''"
-  if stripped[0] in "@%":
-    return stripped
   try:
     ast.literal_eval(stripped)
     return stripped
   except (ValueError, SyntaxError):
-    return repr(text)
+    pass
+  if any(c in stripped for c in "@%"):
+    try:
+      parser = gin.config_parser.ConfigParser(f"value = {stripped}\n", _AcceptReferences())
+      if len(list(parser)) == 1:
+        return stripped
+    except (SyntaxError, ValueError):
+      pass
+  return repr(text)
 
 
 def resolve_gin_file(path: str) -> str:
