@@ -88,6 +88,31 @@ def tree_processes(root: psutil.Process) -> list[psutil.Process]:
     return []
 
 
+# /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN) walks only the tree; psutil reads every
+# process of the machine to find it.
+HAS_PROC_CHILDREN = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
+def tree_pids(root_pid: int) -> list[int]:
+  """`root_pid` and its descendants, cheaply (may miss a process forked during the walk)."""
+  if not HAS_PROC_CHILDREN:
+    try:
+      return [p.pid for p in tree_processes(psutil.Process(root_pid))]
+    except psutil.Error:
+      return []
+  pids, todo = [], [root_pid]
+  while todo:
+    pid = todo.pop()
+    pids.append(pid)
+    try:
+      for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+          todo.extend(int(child) for child in f.read().split())
+    except (OSError, ValueError):
+      pass
+  return pids
+
+
 def process_memory_bytes(pid: int) -> int:
   """Memory one process adds to the machine: its proportional share of anonymous + shared memory.
 
@@ -154,10 +179,6 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
   process = subprocess.Popen(
       list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
-  try:
-    root = psutil.Process(process.pid)
-  except psutil.Error:
-    root = None
   streams = {process.stdout.fileno(): CappedOutput(captured_bytes),
              process.stderr.fileno(): CappedOutput(captured_bytes)}
   selector = selectors.DefaultSelector()
@@ -176,8 +197,8 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
           reason = "cancelled"
         elif now >= deadline:
           reason = "timed_out"
-        elif now >= next_memory_check and root is not None:
-          memory = sum(process_memory_bytes(p.pid) for p in tree_processes(root))
+        elif now >= next_memory_check:
+          memory = sum(process_memory_bytes(pid) for pid in tree_pids(process.pid))
           peak_memory = max(peak_memory, memory)
           if memory > memory_limit_bytes:
             reason = "memory_exceeded"

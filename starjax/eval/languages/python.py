@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import site
 import sys
 
 from starjax.eval import sandbox
@@ -34,8 +36,19 @@ class Python(Language):
               f"check({problem.entry_point})\n\n"
               f"__import__('sys').__stdout__.write({sentinel!r} + '\\n')\n"
               f"__import__('sys').__stdout__.flush()\n")
+    # -S: no site module, so no .pth file runs code at start-up (some environments install
+    # import hooks there, costing tens of ms per program); sandbox_env() keeps site-packages
+    # importable. The sandbox runs `<this interpreter> -S script` in its launcher's interpreter.
     return Program(files={"program.py": source}, compile=None,
-                   run=(sys.executable, "program.py"))
+                   run=(sys.executable, "-S", "program.py"))
 
   def sandbox_paths(self) -> tuple[str, ...]:
     return sandbox.interpreter_paths()
+
+  def sandbox_env(self) -> dict[str, str]:
+    return {"PYTHONPATH": os.pathsep.join(site_packages())}
+
+
+def site_packages() -> list[str]:
+  """This interpreter's site-packages directories (what `import numpy` needs), venv first."""
+  return [p for p in site.getsitepackages() if os.path.isdir(p)]

