@@ -1,0 +1,207 @@
+"""Batched autoregressive decoding with a KV cache, compiled once per shape.
+
+    prompts (left-padded to a bucket) ─ prefill (one forward pass fills the cache, samples
+    token 1) ─ decode loop: lax.while_loop over steps, each feeding one token per sequence
+    through Decoder.decode and sampling the next; runs in chunks of `chunk_size` steps so the
+    host can check stop strings between chunks (no per-token Python dispatch).
+
+The cache keeps only num_kv_heads heads (one for MQA). Padding slots carry segment id 0 and
+are never attended; positions count real tokens only, so padding changes no logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from starjax import sharding
+from starjax.infer.sampling import SamplingConfig, sample_tokens
+from starjax.model import DecoderConfig, KVCache, abstract_decoder
+
+# (row, generated token ids so far) → True if the row should stop (e.g. a stop string).
+StopCheck = Callable[[int, list[int]], bool]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class DecodeState:
+  cache: KVCache
+  index: jax.Array      # int32 []: cache slot that `token` will be written to
+  token: jax.Array      # int32 [b]: last sampled token, fed at the next step
+  position: jax.Array   # int32 [b]: its position
+  done: jax.Array       # bool [b]
+  output: jax.Array     # int32 [b, max_new_tokens]
+  count: jax.Array      # int32 []: tokens generated so far (all rows)
+  key: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Generated:
+  tokens: list[int]     # completion token ids, without the EOS
+  finish_reason: str    # 'eos' | 'stop' | 'length'
+
+
+def _bucket(n: int, multiple: int) -> int:
+  return max(multiple, math.ceil(n / multiple) * multiple)
+
+
+class TokenGenerator:
+  """Generates token ids from token-id prompts for one model (parameters as a pure dict).
+
+  mesh_config: place parameters on a mesh by the logical-axis rules, like training (default:
+  one device). chunk_size: decode steps between host-side stop checks.
+  """
+
+  def __init__(self, config: DecoderConfig, params, *, eos_id: int = 0,
+               mesh_config: sharding.MeshConfig | None = None, chunk_size: int = 32,
+               prompt_bucket: int = 32):
+    self.config = config
+    self.eos_id = eos_id
+    self.chunk_size = chunk_size
+    self.prompt_bucket = prompt_bucket
+    self.graphdef, abstract_state = nnx.split(abstract_decoder(config))
+    self.mesh = None
+    if mesh_config is not None:
+      self.mesh = mesh_config.create()
+      self.rules = mesh_config.logical_axis_rules
+      specs = sharding.param_specs(abstract_state, self.rules,
+                                   mesh_config.axis_sizes(jax.device_count()))
+      params = jax.device_put(params, sharding.named(self.mesh, specs))
+    self.params = params
+    self._prefill = jax.jit(self._prefill_fn, static_argnames=("cache_len", "max_new_tokens",
+                                                               "greedy", "use_top_k",
+                                                               "use_top_p"))
+    self._decode = jax.jit(self._decode_fn, static_argnames=("greedy", "use_top_k",
+                                                             "use_top_p"),
+                           donate_argnames=("state",))
+
+  # -- compiled pieces ----------------------------------------------------------------------
+  def _model(self, params):
+    return nnx.merge(self.graphdef, params)
+
+  def _prefill_fn(self, params, tokens, segment_ids, key, temperature, top_k, top_p, *,
+                  cache_len, max_new_tokens, greedy, use_top_k, use_top_p):
+    b, p = tokens.shape
+    positions = jnp.maximum(jnp.cumsum(segment_ids, axis=1) - 1, 0).astype(jnp.int32)
+    cache = KVCache.zeros(self.config, b, cache_len)
+    logits, cache = self._model(params).decode(tokens, positions, cache, jnp.int32(0),
+                                               segment_ids=segment_ids)
+    key, step_key = jax.random.split(key)
+    first = sample_tokens(logits[:, -1], step_key, temperature, top_k, top_p, greedy=greedy,
+                          use_top_k=use_top_k, use_top_p=use_top_p)
+    output = jnp.full((b, max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
+    done = (first == self.eos_id) | (max_new_tokens <= 1)
+    return DecodeState(cache=cache, index=jnp.int32(p), token=first,
+                       position=positions[:, -1] + 1, done=done, output=output,
+                       count=jnp.int32(1), key=key)
+
+  def _decode_fn(self, params, state: DecodeState, steps, temperature, top_k, top_p, *,
+                 greedy, use_top_k, use_top_p):
+    model = self._model(params)
+    max_new = state.output.shape[1]
+    limit = jnp.minimum(state.count + steps, max_new)
+
+    def cond(s):
+      return (s.count < limit) & ~jnp.all(s.done)
+
+    def body(s):
+      logits, cache = model.decode(s.token[:, None], s.position[:, None], s.cache, s.index)
+      key, step_key = jax.random.split(s.key)
+      new = sample_tokens(logits[:, 0], step_key, temperature, top_k, top_p, greedy=greedy,
+                          use_top_k=use_top_k, use_top_p=use_top_p)
+      new = jnp.where(s.done, self.eos_id, new)
+      output = jax.lax.dynamic_update_slice_in_dim(s.output, new[:, None], s.count, axis=1)
+      done = s.done | (new == self.eos_id) | (s.count + 1 >= max_new)
+      return DecodeState(cache=cache, index=s.index + 1, token=new, position=s.position + 1,
+                         done=done, output=output, count=s.count + 1, key=key)
+
+    return jax.lax.while_loop(cond, body, state)
+
+  # -- host loop ----------------------------------------------------------------------------
+  def check_lengths(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> None:
+    if not prompts:
+      raise ValueError("no prompts given")
+    limit = self.config.max_seq_len
+    for i, prompt in enumerate(prompts):
+      if len(prompt) == 0:
+        raise ValueError(f"prompt {i} is empty: give at least one token of context")
+      if len(prompt) > limit:
+        raise ValueError(f"prompt {i} has {len(prompt)} tokens, longer than the model's "
+                         f"context of {limit}; shorten it")
+      if len(prompt) + max_new_tokens > limit:
+        raise ValueError(
+            f"prompt {i} ({len(prompt)} tokens) + max_new_tokens={max_new_tokens} exceeds the "
+            f"model's context of {limit}; use max_new_tokens <= {limit - len(prompt)}")
+
+  def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig,
+               stop_check: StopCheck | None = None) -> list[Generated]:
+    """Completes every prompt (token ids, no padding); returns one Generated per prompt.
+
+    Rows finish at EOS, when stop_check says so (checked every chunk_size tokens), or after
+    sampling.max_new_tokens. Rows never influence each other.
+    """
+    self.check_lengths(prompts, sampling.max_new_tokens)
+    b = len(prompts)
+    p = _bucket(max(len(x) for x in prompts), self.prompt_bucket)
+    tokens = np.zeros((b, p), np.int32)
+    segments = np.zeros((b, p), np.int32)
+    for row, prompt in enumerate(prompts):
+      tokens[row, p - len(prompt):] = prompt
+      segments[row, p - len(prompt):] = 1
+    max_new = sampling.max_new_tokens
+    static = dict(greedy=sampling.greedy, use_top_k=sampling.top_k > 0,
+                  use_top_p=sampling.top_p < 1.0)
+    dynamic = (jnp.float32(sampling.temperature), jnp.int32(sampling.top_k),
+               jnp.float32(sampling.top_p))
+    context = self.mesh if self.mesh is not None else _null_context()
+    with context, (sharding.activation_sharding(self.mesh, self.rules) if self.mesh is not None
+                   else _null_context()):
+      state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
+                            jax.random.key(sampling.seed), *dynamic, cache_len=p + max_new,
+                            max_new_tokens=max_new, **static)
+      stopped = np.zeros(b, bool)
+      while True:
+        count = int(state.count)
+        done = np.asarray(state.done)
+        if stop_check is not None:
+          output = np.asarray(state.output[:, :count])
+          for row in np.flatnonzero(~stopped):
+            if stop_check(row, _until_eos(output[row], self.eos_id)):
+              stopped[row] = True
+          if stopped.any() and not np.all(done | stopped):
+            state = dataclasses.replace(state, done=jnp.asarray(done | stopped))
+        if np.all(done | stopped) or count >= max_new:
+          break
+        state = self._decode(self.params, state, jnp.int32(self.chunk_size), *dynamic, **static)
+    output = np.asarray(state.output)
+    results = []
+    for row in range(b):
+      ids = _until_eos(output[row], self.eos_id)
+      if stopped[row]:
+        reason = "stop"
+      elif len(ids) < max_new:
+        reason = "eos"
+      else:
+        reason = "length"
+      results.append(Generated(tokens=ids, finish_reason=reason))
+    return results
+
+
+def _until_eos(ids: np.ndarray, eos_id: int) -> list[int]:
+  hits = np.flatnonzero(ids == eos_id)
+  return ids[: hits[0]].tolist() if hits.size else ids.tolist()
+
+
+class _null_context:
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    return False

@@ -1,0 +1,110 @@
+"""Text in, text out: tokenizer + TokenGenerator + stop strings, and fill-in-the-middle.
+
+    gen = Generator.load(model_dir="runs/quickstart")     # or hf_dir=...
+    gen.complete(["def fib(n):"], SamplingConfig(max_new_tokens=64, stop=("\\ndef ",)))
+    gen.infill("def add(a, b):\\n    ", "\\n\\nprint(add(1, 2))")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import tokenizers
+
+from starjax.infer.decoding import Generated, TokenGenerator
+from starjax.infer.sampling import SamplingConfig
+
+FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX = "<fim_prefix>", "<fim_middle>", "<fim_suffix>"
+# Tokens that end an infill besides EOS (StarCoder2's repository-level file separator).
+INFILL_STOPS = ("<file_sep>",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Completion:
+  prompt_index: int
+  text: str             # cut before the first stop string
+  tokens: list[int]     # as generated (up to EOS / where the stop was detected)
+  finish_reason: str    # 'eos' | 'stop' | 'length'
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+  """text up to the earliest stop string, and whether one was found."""
+  cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+  return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class Generator:
+  """Completes, infills and chats with one model and its tokenizer."""
+
+  def __init__(self, tokens: TokenGenerator, tokenizer: tokenizers.Tokenizer):
+    self.tokens = tokens
+    self.tokenizer = tokenizer
+    eos = tokenizer.token_to_id("<|endoftext|>")
+    self.eos_id = tokens.eos_id if eos is None else eos
+    if self.eos_id != tokens.eos_id:
+      raise ValueError(f"tokenizer's <|endoftext|> is id {eos} but the generator stops at "
+                       f"{tokens.eos_id}")
+
+  @classmethod
+  def load(cls, *, model_dir: str | None = None, hf_dir: str | None = None,
+           tokenizer_path: str | None = None, mesh_config=None, **kwargs) -> "Generator":
+    """A Generator for a starjax MODEL_DIR or a Hugging Face directory (exactly one)."""
+    from starjax.infer import loading  # pylint: disable=import-outside-toplevel
+    config, params, tokenizer = loading.load_model(model_dir=model_dir, hf_dir=hf_dir,
+                                                   tokenizer_path=tokenizer_path)
+    eos = tokenizer.token_to_id("<|endoftext|>")
+    return cls(TokenGenerator(config, params, eos_id=0 if eos is None else eos,
+                              mesh_config=mesh_config, **kwargs), tokenizer)
+
+  def encode(self, text: str) -> list[int]:
+    """Token ids of `text`; special tokens (BOS) only if the tokenizer's post-processor adds
+    them (StarCoder's does not)."""
+    return self.tokenizer.encode(text, add_special_tokens=True).ids
+
+  def decode(self, ids: Sequence[int]) -> str:
+    return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+  def complete(self, prompts: Sequence[str], sampling: SamplingConfig) -> list[Completion]:
+    """sampling.num_samples completions per prompt, grouped by prompt in prompt order."""
+    for i, prompt in enumerate(prompts):
+      if not prompt:
+        raise ValueError(f"prompt {i} is empty: give some text to continue")
+    encoded = [self.encode(p) for p in prompts]
+    return self.complete_ids(encoded, sampling)
+
+  def complete_ids(self, encoded: Sequence[Sequence[int]], sampling: SamplingConfig,
+                   extra_stops: Sequence[str] = ()) -> list[Completion]:
+    rows = [(i, ids) for i, ids in enumerate(encoded) for _ in range(sampling.num_samples)]
+    stops = tuple(sampling.stop) + tuple(extra_stops)
+
+    def stop_check(row: int, ids: list[int]) -> bool:
+      return bool(stops) and cut_at_stop(self.decode(ids), stops)[1]
+
+    generated: list[Generated] = self.tokens.generate(
+        [ids for _, ids in rows], sampling, stop_check if stops else None)
+    completions = []
+    for (index, _), out in zip(rows, generated):
+      text, stopped = cut_at_stop(self.decode(out.tokens), stops)
+      reason = "stop" if stopped else out.finish_reason
+      completions.append(Completion(index, text, out.tokens, reason))
+    return completions
+
+  def fim_prompt(self, prefix: str, suffix: str, *, spm: bool = False) -> str:
+    """PSM: <fim_prefix>P<fim_suffix>S<fim_middle>; SPM (BigCode): <fim_prefix><fim_suffix>S<fim_middle>P."""
+    for token in (FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX):
+      if self.tokenizer.token_to_id(token) is None:
+        raise ValueError(f"the tokenizer has no {token} token: this model cannot infill")
+    if spm:
+      return f"{FIM_PREFIX}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}{prefix}"
+    return f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}"
+
+  def infill(self, prefix: str, suffix: str, sampling: SamplingConfig | None = None, *,
+             spm: bool = False) -> list[str]:
+    """The middle between prefix and suffix (sampling.num_samples of them)."""
+    sampling = sampling or SamplingConfig()
+    if not prefix and not suffix:
+      raise ValueError("infill needs a prefix or a suffix (both are empty)")
+    prompt = self.encode(self.fim_prompt(prefix, suffix, spm=spm))
+    stops = tuple(s for s in INFILL_STOPS if self.tokenizer.token_to_id(s) is not None)
+    return [c.text for c in self.complete_ids([prompt], sampling, extra_stops=stops)]
