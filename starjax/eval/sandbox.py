@@ -26,7 +26,8 @@ since Linux 5.14 the count is kept per user namespace or, as root, per fresh uid
 
 Without bubblewrap (or when it cannot create namespaces) the same launcher applies the rlimits,
 reaps the program's whole tree as a child subreaper, and a loud warning says what is missing:
-the program then sees the host's files and network and runs as the caller.
+the program then sees the host's files and network and runs as the caller (as root, root:
+RLIMIT_NPROC does not bind root, and kill(-1) would reach every process; install bubblewrap).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import math
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -58,112 +58,11 @@ SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 NAMESPACE_UID = 65534
 INSTALL_HINT = "install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
 
-# Runs inside the sandbox as `python -I -S -c LAUNCHER SPEC ARGV...`: sets the rlimits, drops to
-# the sandbox uid when started as root, and execs the program. When the program is
-# `<this interpreter> -S script.py`, it runs the script itself instead of starting a second
-# interpreter (the same thing, half the start-up time). With "supervise" (the rlimit-only
-# fallback, where no PID namespace cleans up) it stays as the program's parent: a child subreaper
-# that, once the program ends, kills and reaps everything the program left behind.
-LAUNCHER = r"""
-import os, resource, sys
-spec = dict(item.split("=", 1) for item in sys.argv[1].split(";"))
-argv = sys.argv[2:]
-def limit():
-  for name, value in spec.items():
-    if name.startswith("RLIMIT_"):
-      soft, hard = value.split(":")
-      resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
-def execute():
-  if "python_script" in spec:
-    run_python()
-  try:
-    os.execvp(argv[0], argv)
-  except OSError as e:
-    sys.stderr.write("sandbox: cannot run %s: %s\n" % (argv[0], e.strerror))
-    os._exit(127)
-def run_python():
-  # `python -S script args...`, in this interpreter: one interpreter start instead of two.
-  # Local imports: the script's globals replace this module's, which are __main__'s.
-  import __main__, builtins, os, sys
-  script = argv[0]
-  sys.argv = list(argv)
-  sys.path[:0] = [os.path.dirname(os.path.abspath(script))] + [
-      p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-  sys.dont_write_bytecode = True
-  import site  # with -S importing site runs nothing; its builtins exit, quit, help are wanted
-  site.setquit(), site.setcopyright(), site.sethelper()
-  with open(script, "rb") as f:
-    code = compile(f.read(), script, "exec")
-  scope = __main__.__dict__
-  scope.clear()
-  scope.update(__name__="__main__", __file__=script, __builtins__=builtins, __doc__=None,
-               __spec__=None, __package__=None, __cached__=None)
-  exec(code, scope)
-  sys.exit(0)
-def children():
-  me, found = os.getpid(), []
-  for name in os.listdir("/proc"):
-    if name.isdigit():
-      try:
-        with open("/proc/%s/stat" % name, "rb") as f:
-          if int(f.read().rsplit(b")", 1)[1].split()[1]) == me:
-            found.append(int(name))
-      except (OSError, ValueError, IndexError):
-        pass
-  return found
-def supervise():
-  import ctypes, signal
-  prctl = ctypes.CDLL(None, use_errno=True).prctl
-  prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the program come back to us
-  prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the evaluator
-  if "nproc_extra" in spec and os.getuid() != 0:
-    # RLIMIT_NPROC counts all of the caller's tasks here: allow those that exist + the budget.
-    tasks = 0
-    for name in os.listdir("/proc"):
-      try:
-        with open("/proc/%s/status" % name) as f:
-          fields = dict(l.split(":", 1) for l in f if l.startswith(("Uid:", "Threads:")))
-        if int(fields["Uid"].split()[0]) == os.getuid():
-          tasks += int(fields["Threads"])
-      except (OSError, KeyError, ValueError):
-        pass
-    spec["RLIMIT_NPROC"] = "%d:%d" % ((tasks + int(spec["nproc_extra"]),) * 2)
-  pid = os.fork()
-  if pid == 0:
-    prctl(1, signal.SIGKILL, 0, 0, 0)
-    limit()
-    execute()
-  while True:
-    done, status = os.waitpid(-1, 0)
-    if done == pid:
-      break
-  while True:
-    left = children()
-    if not left:
-      break
-    for child in left:
-      try:
-        os.kill(child, signal.SIGKILL)
-      except OSError:
-        pass
-    for child in left:
-      try:
-        os.waitpid(child, 0)
-      except OSError:
-        pass
-  if os.WIFSIGNALED(status):
-    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
-    os.kill(os.getpid(), os.WTERMSIG(status))
-  os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-if "uid" in spec:
-  os.setgroups([])
-  os.setgid(int(spec["uid"]))
-  os.setuid(int(spec["uid"]))
-if "supervise" in spec:
-  supervise()
-limit()
-execute()
-"""
+# The script every sandboxed command starts with (see starjax/eval/launcher.py), run as
+# `python -I -S -c LAUNCHER SPEC ARGV...`. Read as text: it runs in the sandbox, not here.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py"),
+          encoding="utf-8") as _launcher_file:
+  LAUNCHER = _launcher_file.read()
 
 
 @gin.configurable
