@@ -8,6 +8,7 @@ per program, so an early `exit(0)`, `os._exit(0)` or `process.exit(0)` in a comp
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 import signal
 
@@ -18,8 +19,12 @@ from starjax.eval.supervisor import Outcome
 REASON_CHARS = 200
 # How much of stdout/stderr a Verdict keeps (the sandbox captures more: head and tail).
 VERDICT_OUTPUT_CHARS = 4000
-# Lines the JVM adds to stderr because the sandbox sets JAVA_TOOL_OPTIONS; never a reason.
-NOISE_PREFIXES = ("Picked up JAVA_TOOL_OPTIONS",)
+# Lines that are never the reason: the JVM's note on JAVA_TOOL_OPTIONS (set by the sandbox),
+# node's version trailer, rustc's backtrace hint, the capture's omission marker.
+NOISE_PREFIXES = ("Picked up JAVA_TOOL_OPTIONS", "Node.js v", "note: run with `RUST_BACKTRACE",
+                  "[... ")
+# A line that names what went wrong, in the runtimes' own words (tracebacks, panics, throws).
+ERROR_WORDS = re.compile(r"Error|Exception|panic|[Aa]ssert|failed|FAIL|error|Traceback")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,12 +97,16 @@ def compile_failure(outcome: Outcome, limits: Limits) -> str:
 
 
 def last_line(output: bytes) -> str:
-  """The last meaningful line of a stream (a traceback's exception line), shortened."""
-  for line in reversed(text(output).splitlines()):
-    line = line.strip()
-    if line and not line.startswith(NOISE_PREFIXES):
+  """Why a run failed, from its stderr: the last unindented line that names an error (Python's
+  exception line, node's `Error: ...` above its stack, a Go or Rust panic), else the last
+  unindented line; shortened. Indented lines are stack frames."""
+  lines = [line.rstrip() for line in text(output).splitlines()]
+  lines = [line for line in lines
+           if line and not line[0].isspace() and not line.startswith(NOISE_PREFIXES)]
+  for line in reversed(lines):
+    if ERROR_WORDS.search(line) and not line.startswith("Traceback"):
       return line[:REASON_CHARS]
-  return ""
+  return lines[-1][:REASON_CHARS] if lines else ""
 
 
 def exit_description(exit_code: int | None) -> str:
