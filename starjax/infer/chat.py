@@ -92,16 +92,30 @@ class Conversation:
   turns: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
   def prompt(self, message: str) -> str:
-    """The text the model continues: system prompt, earlier turns (oldest dropped first when
-    the context would overflow), the new message and the assistant tag."""
+    """The text the model continues: system prompt, earlier turns, the new message and the
+    assistant tag. When that exceeds the context, few-shot examples go first (last first),
+    then the introduction, then the oldest turns; the new message always stays."""
     limit = self.generator.tokens.config.max_seq_len - self.sampling.max_new_tokens
+    blocks = self.system_prompt.split(f"{SEPARATOR}\n")
+    intro, examples = blocks[0], blocks[1:]
     turns = list(self.turns)
     while True:
+      system = intro + "".join(f"{SEPARATOR}\n{e}" for e in examples) if intro else ""
       history = "".join(f"\n{HUMAN} {h}\n\n{ASSISTANT} {a}\n" for h, a in turns)
-      text = f"{self.system_prompt}{history}\n{HUMAN} {message}\n\n{ASSISTANT}"
-      if len(self.generator.encode(text)) <= limit or not turns:
+      text = f"{system}{history}\n{HUMAN} {message}\n\n{ASSISTANT}"
+      if len(self.generator.encode(text)) <= limit:
         return text
-      turns.pop(0)
+      if examples:
+        examples.pop()
+      elif intro:
+        intro = ""
+      elif turns:
+        turns.pop(0)
+      else:
+        raise ValueError(
+            f"the message alone ({len(self.generator.encode(text))} tokens with the chat tags) "
+            f"does not fit the model's context of {limit + self.sampling.max_new_tokens} "
+            f"minus max_new_tokens={self.sampling.max_new_tokens}; shorten it")
 
   def ask(self, message: str) -> str:
     """The assistant's answer to `message`; the exchange is added to the conversation."""
