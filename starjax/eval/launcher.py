@@ -124,6 +124,8 @@ def supervise(spec, argv):
 def main():
   spec = dict(item.split("=", 1) for item in sys.argv[1].split(";"))
   argv = sys.argv[2:]
+  # What a compile step writes must be readable by the run step, which may get another uid.
+  os.umask(0o022)
   if "uid" in spec:
     os.setgroups([])
     os.setgid(int(spec["uid"]))
