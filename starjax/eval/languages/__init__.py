@@ -24,6 +24,7 @@ LANGUAGE_MODULES = {
     "lua": "lua",
     "pl": "perl",
     "sh": "bash",
+    "cs": "csharp",
 }
 
 
