@@ -23,6 +23,8 @@ VERDICT_OUTPUT_CHARS = 4000
 # node's version trailer, rustc's backtrace hint, the capture's omission marker.
 NOISE_PREFIXES = ("Picked up JAVA_TOOL_OPTIONS", "Node.js v", "note: run with `RUST_BACKTRACE",
                   "[... ")
+# A compiler diagnostic that does not say "error": `./main.go:12:1: missing return`.
+DIAGNOSTIC = re.compile(r"^\S+:\d+(:\d+)?: ")
 # A line that names what went wrong, in the runtimes' own words (tracebacks, panics, throws).
 ERROR_WORDS = re.compile(r"Error|Exception|panic|[Aa]ssert|failed|FAIL|error|Traceback")
 
@@ -83,6 +85,8 @@ def judge(outcome: Outcome, sentinel: str, limits: Limits) -> tuple[bool, str]:
 
 
 def compile_failure(outcome: Outcome, limits: Limits) -> str:
+  """The result of a failed compilation: its first error line (the one a programmer reads first:
+  `error` in it, else a `file:line:` diagnostic such as Go's), else the first line."""
   if outcome.cancelled:
     return "cancelled"
   if outcome.timed_out:
@@ -92,7 +96,8 @@ def compile_failure(outcome: Outcome, limits: Limits) -> str:
   lines = [l.strip() for l in text(outcome.stderr + b"\n" + outcome.stdout).splitlines()]
   lines = [l for l in lines if l and not l.startswith(NOISE_PREFIXES)]
   errors = [l for l in lines if "error" in l.lower()]
-  reason = (errors or lines or [exit_description(outcome.exit_code)])[0]
+  diagnostics = [l for l in lines if DIAGNOSTIC.match(l)]
+  reason = (errors or diagnostics or lines or [exit_description(outcome.exit_code)])[0]
   return f"compile error: {reason[:REASON_CHARS]}"
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from starjax.eval.sandbox import Limits
 from starjax.eval.supervisor import Outcome
-from starjax.eval.verdicts import judge, last_line
+from starjax.eval.verdicts import compile_failure, judge, last_line
 
 SENTINEL = "starjax-tests-finished-0123"
 
@@ -54,3 +54,16 @@ def test_judge(run, verdict):
 ])
 def test_reason_is_the_line_that_names_the_error(stderr, reason):
   assert last_line(stderr) == reason
+
+
+@pytest.mark.parametrize("stderr, result", [
+    (b"main.ts(34,1): error TS1005: '}' expected.\n", "compile error: main.ts(34,1): error TS1005: '}' expected."),
+    (b"# command-line-arguments\n./main.go:12:1: missing return\n",
+     "compile error: ./main.go:12:1: missing return"),
+    (b"Picked up JAVA_TOOL_OPTIONS: -XX:MaxRAM=2048m\nProblem.java:18: error: missing return "
+     b"statement\n", "compile error: Problem.java:18: error: missing return statement"),
+    (b"", "compile error: exit code 1"),
+])
+def test_compile_failure_quotes_the_first_error(stderr, result):
+  assert compile_failure(outcome(1, b"", stderr), Limits()) == result
+  assert compile_failure(outcome(None, timed_out=True), Limits()) == "compile error: timed out"
