@@ -77,7 +77,8 @@ class CpuMeter:
 
   def __init__(self):
     self.path = None
-    for root, usage in (("/sys/fs/cgroup/cpuacct", "cpuacct.usage"), ("/sys/fs/cgroup", "cpu.stat")):
+    for root, usage in (("/sys/fs/cgroup/cpuacct", "cpuacct.usage"),
+                        ("/sys/fs/cgroup", "cpu.stat")):
       try:
         with open(f"/proc/{os.getpid()}/cgroup") as f:
           mine = [line.split(":", 2)[2].strip() for line in f

@@ -105,7 +105,8 @@ def check_completion(language: Language, problem: Problem, completion: str, *,
 
 def run_program(program: Program, sentinel: str, *, sandbox: sandbox_lib.Sandbox, timeout: float,
                 compile_timeout: float, ro_paths=(), env=None) -> Verdict:
-  """Writes the program's files into a fresh directory, compiles once, runs once, judges, cleans up."""
+  """Writes the program's files into a fresh directory, compiles once, runs once, judges, and
+  removes the directory. Returns the Verdict."""
   workdir = tempfile.mkdtemp(prefix="starjax-program-")
   try:
     write_files(workdir, program.files)
@@ -152,7 +153,7 @@ def remove_tree(path: str) -> None:
 
 
 
-# --- the engine ------------------------------------------------------------------------------------
+# --- the engine --------------------------------------------------------------------------------
 
 def evaluate_samples(benchmark: Benchmark | str, samples: str | Iterable[Mapping[str, Any]],
                      out_dir: str, *, ks: Sequence[int] = DEFAULT_KS,

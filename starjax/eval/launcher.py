@@ -39,7 +39,8 @@ def execute(spec, argv):
 def run_python(argv):
   """Runs `python -S script args...` in this interpreter; never returns."""
   # Local imports: the script's globals replace this module's, which are __main__'s.
-  import __main__, builtins, os, site, sys  # pylint: disable=redefined-outer-name,import-outside-toplevel
+  # pylint: disable-next=redefined-outer-name,import-outside-toplevel
+  import __main__, builtins, os, site, sys
   script = argv[0]
   sys.argv = list(argv)
   sys.path[:0] = [os.path.dirname(os.path.abspath(script))] + [

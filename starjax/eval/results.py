@@ -137,7 +137,8 @@ def build_summary(*, benchmark, counts: Mapping[str, tuple[int, int]],
                            if samples_per_task else {"min": 0, "max": 0}),
       "results": dict(collections.Counter(result_category(r["result"]) for r in records)),
       "num_invalid_lines": len(invalid),
-      "invalid_lines": [{"line": line, "error": why} for line, why in invalid[:QUOTED_INVALID_LINES]],
+      "invalid_lines": [{"line": line, "error": why}
+                        for line, why in invalid[:QUOTED_INVALID_LINES]],
   })
   if omitted_ks:
     fewest = summary["samples_per_task"]["min"]

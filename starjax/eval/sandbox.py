@@ -56,7 +56,8 @@ SYSTEM_DIRS = ("/usr", "/etc", "/opt")
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # The uid inside a user namespace (the "nobody" of most distributions).
 NAMESPACE_UID = 65534
-INSTALL_HINT = "install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
+INSTALL_HINT = ("install it with `apt-get install bubblewrap` (Debian/Ubuntu) or "
+                "`dnf install bubblewrap`")
 
 # The script every sandboxed command starts with (see starjax/eval/launcher.py), run as
 # `python -I -S -c LAUNCHER SPEC ARGV...`. Read as text: it runs in the sandbox, not here.
@@ -125,8 +126,8 @@ def under_system_dirs(path: str) -> bool:
 def install_dir(binary: str) -> str | None:
   """The directory to bind for a toolchain binary found on the host PATH, or None if none is needed.
 
-  `…/versions/3.11.7/bin/python3` → `…/versions/3.11.7` (the install prefix, which also holds its
-  libraries); a binary outside a `bin/` directory → its own directory.
+  `…/versions/3.11.7/bin/python3` → `…/versions/3.11.7` (the install prefix, which also holds
+  its libraries); a binary outside a `bin/` directory → its own directory.
   """
   found = shutil.which(binary)
   if not found or under_system_dirs(found):

@@ -1,4 +1,4 @@
-"""evaluate_samples: parallel, deduplicated, resumable scoring into results.jsonl and summary.json."""
+"""evaluate_samples: parallel, deduplicated, resumable scoring into results.jsonl, summary.json."""
 
 from __future__ import annotations
 
@@ -113,7 +113,8 @@ class CompiledPython(Python):
 def test_compiled_languages_compile_once_per_program(evaluate, sandbox, monkeypatch):
   calls = []
   real_run = sandbox.run
-  monkeypatch.setattr(sandbox, "run", lambda *a, **k: calls.append(tuple(a[0])) or real_run(*a, **k))
+  monkeypatch.setattr(sandbox, "run",
+                      lambda *a, **k: calls.append(tuple(a[0])) or real_run(*a, **k))
   benchmark = Benchmark("compiled-toy", CompiledPython(), {"toy/0": toy_problem()}, {})
   rows = [{"task_id": "toy/0", "completion": "    return 1\n"}] * 3
   rows += [{"task_id": "toy/0", "completion": "    return (\n"}] * 2  # a syntax error

@@ -17,17 +17,20 @@ from tests.eval.conftest import TEST_LIMITS, processes_with, wait_until_gone
 BENIGN = {
     "fork_and_wait": "    import os\n    pid = os.fork()\n    if pid == 0:\n        os._exit(7)\n"
                      "    return 1 if os.WEXITSTATUS(os.waitpid(pid, 0)[1]) == 7 else 0\n",
-    "multiprocessing_pool": "    import multiprocessing\n    with multiprocessing.Pool(2) as pool:\n"
+    "multiprocessing_pool": "    import multiprocessing\n"
+                            "    with multiprocessing.Pool(2) as pool:\n"
                             "        return 1 if pool.map(abs, [-1, 1]) == [1, 1] else 0\n",
     "subprocess": "    import subprocess\n"
                   "    return int(subprocess.run(['sh', '-c', 'echo 1'], capture_output=True,"
                   " text=True).stdout)\n",
     "threads": "    import concurrent.futures as f\n    with f.ThreadPoolExecutor(8) as ex:\n"
                "        return 1 if sum(ex.map(abs, [-1] * 8)) == 8 else 0\n",
-    "files_in_workdir_and_tmp": "    open('out.txt', 'w').write('1')\n    open('/tmp/t', 'w').write('1')\n"
-                                "    return int(open('out.txt').read()) * int(open('/tmp/t').read())\n",
-    "stderr_and_stdout": "    import sys\n    print('to stdout')\n    print('to stderr', file=sys.stderr)\n"
-                         "    return 1\n",
+    "files_in_workdir_and_tmp": "    open('out.txt', 'w').write('1')\n"
+                                "    open('/tmp/t', 'w').write('1')\n"
+                                "    return int(open('out.txt').read()) * "
+                                "int(open('/tmp/t').read())\n",
+    "stderr_and_stdout": "    import sys\n    print('to stdout')\n"
+                         "    print('to stderr', file=sys.stderr)\n    return 1\n",
 }
 
 
@@ -48,7 +51,8 @@ def test_runs_as_a_fresh_unprivileged_uid(run_toy, sandbox):
 
 
 def test_sandbox_sees_only_the_system_and_its_directory(run_toy):
-  verdict = run_toy("    import os\n    print(sorted(os.listdir('/')), os.getcwd())\n    return 1\n")
+  verdict = run_toy("    import os\n    print(sorted(os.listdir('/')), os.getcwd())\n"
+                    "    return 1\n")
   assert verdict.passed, verdict
   listing = verdict.stdout
   assert "/sandbox" in listing
@@ -105,7 +109,7 @@ def test_non_root_caller_gets_a_process_limit_per_sandbox():
   assert 0 < int(words[1]) < TEST_LIMITS.max_processes
 
 
-# --- the rlimit-only fallback ----------------------------------------------------------------------
+# --- the rlimit-only fallback ------------------------------------------------------------------
 
 def test_missing_bubblewrap_warns_loudly_and_falls_back(monkeypatch):
   monkeypatch.setattr(sandbox_lib.shutil, "which", lambda name: None)

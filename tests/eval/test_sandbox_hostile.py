@@ -35,7 +35,8 @@ def test_fork_bomb_is_contained(run_toy, no_survivors):
 def test_process_count_is_limited(run_toy, no_survivors):
   verdict = run_toy(
       "    import os, time\n    forked = 0\n    try:\n        while forked < 10000:\n"
-      "            if os.fork() == 0:\n                time.sleep(30)\n                os._exit(0)\n"
+      "            if os.fork() == 0:\n"
+      "                time.sleep(30)\n                os._exit(0)\n"
       "            forked += 1\n    except OSError:\n        print('forked', forked)\n"
       "    return 1 if forked >= 10000 else 0\n")
   assert verdict.result == "failed: AssertionError"
@@ -79,7 +80,8 @@ def test_memory_of_forked_children_adds_up(run_toy, no_survivors):
 def test_loop_that_ignores_signals_is_killed_at_the_deadline(run_toy, no_survivors, ignore):
   verdict = run_toy(
       "    import signal, time\n"
-      "    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGXCPU, signal.SIGALRM):\n"
+      "    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGXCPU,\n"
+      "              signal.SIGALRM):\n"
       f"        signal.signal(s, signal.SIG_IGN)\n    while True:\n        {ignore}\n",
       timeout=1.0)
   assert verdict.result == "timed out"
@@ -139,7 +141,8 @@ def test_callers_environment_is_invisible(run_toy, no_survivors, monkeypatch):
         "    import glob, os\n"
         f"    if any({secret!r} in v for v in os.environ.values()):\n        return 1\n"
         "    for path in glob.glob('/proc/*/environ'):\n        try:\n"
-        f"            if {secret!r}.encode() in open(path, 'rb').read():\n                return 1\n"
+        f"            if {secret!r}.encode() in open(path, 'rb').read():\n"
+        "                return 1\n"
         "        except OSError:\n            pass\n    return 0\n")
   finally:
     holder.kill()
@@ -193,7 +196,8 @@ def test_children_left_behind_are_killed(run_toy, no_survivors):
   marker = f"{secrets.randbelow(10**6) + 1000}.{secrets.randbelow(10**6)}"
   verdict = run_toy(
       "    import subprocess\n"
-      f"    subprocess.Popen(['sh', '-c', 'sleep {marker} & sleep {marker}'], start_new_session=True)\n"
+      f"    subprocess.Popen(['sh', '-c', 'sleep {marker} & sleep {marker}'],\n"
+      "                     start_new_session=True)\n"
       "    return 1\n")
   assert verdict.passed, verdict  # a correct answer; what it started must still die
   assert wait_until_gone(lambda: processes_with(marker)) == []

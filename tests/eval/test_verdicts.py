@@ -57,7 +57,8 @@ def test_reason_is_the_line_that_names_the_error(stderr, reason):
 
 
 @pytest.mark.parametrize("stderr, result", [
-    (b"main.ts(34,1): error TS1005: '}' expected.\n", "compile error: main.ts(34,1): error TS1005: '}' expected."),
+    (b"main.ts(34,1): error TS1005: '}' expected.\n",
+     "compile error: main.ts(34,1): error TS1005: '}' expected."),
     (b"# command-line-arguments\n./main.go:12:1: missing return\n",
      "compile error: ./main.go:12:1: missing return"),
     (b"Picked up JAVA_TOOL_OPTIONS: -XX:MaxRAM=2048m\nProblem.java:18: error: missing return "

@@ -1,4 +1,5 @@
-"""Python, the language of HumanEval: problems are used as they are, programs run on this interpreter."""
+"""Python, the language of HumanEval: problems are used as they are; programs run on this
+interpreter."""
 
 from __future__ import annotations
 
