@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 
 import jax
 import numpy as np
@@ -105,7 +106,11 @@ def main(command: str, argv: list[str]) -> int:
   gin_config.parse(files, bindings, finalize=False)
   seq_len = args.seq_len or gin_config.macro_value("SEQ_LEN")
   model_config = DecoderConfig()
-  info = describe(model_config, sharding.MeshConfig(), OptimizerConfig(), seq_len=seq_len,
-                  num_devices=args.num_devices)
+  try:
+    info = describe(model_config, sharding.MeshConfig(), OptimizerConfig(), seq_len=seq_len,
+                    num_devices=args.num_devices)
+  except sharding.MeshError as e:
+    print(f"run.py {command}: {e} (or pass --num_devices=N)", file=sys.stderr)
+    return 2
   print(json.dumps(info, indent=1) if args.json else format_report(model_config, info))
   return 0
