@@ -112,23 +112,83 @@ def evaluate_main(argv: list[str]) -> int:
   return 0
 
 
-def eval_main(argv: list[str]) -> int:
-  """`run.py eval`: generate completions for a benchmark with a model, then score them.
+def eval_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="run.py eval", description="Generate completions for benchmarks with a model, then "
+      "score them in the sandbox. Defaults are the published settings (temperature 0.2, top-p "
+      "0.95, n=50, max length 512). Output per benchmark in OUT/<benchmark>/ (samples.jsonl, "
+      "results.jsonl, summary.json), and OUT/report.md + OUT/pass_at_k.png over all of them. "
+      "Rerunning the same command resumes.")
+  parser.add_argument("--benchmark", required=True,
+                      help=f"comma-separated, from: {', '.join(benchmark_names())}")
+  parser.add_argument("--model_dir", help="a starjax MODEL_DIR (default --out: MODEL_DIR/eval)")
+  parser.add_argument("--hf_dir", help="a Hugging Face model directory")
+  parser.add_argument("--tokenizer", help="tokenizer.json (default: the model directory's)")
+  parser.add_argument("--out", help="output directory")
+  parser.add_argument("--n", type=int, default=50, help="samples per problem")
+  parser.add_argument("--temperature", type=float, default=0.2, help="0 = greedy")
+  parser.add_argument("--top_p", type=float, default=0.95)
+  parser.add_argument("--max_length", type=int, default=512,
+                      help="tokens of prompt + completion, as in the BigCode harness")
+  parser.add_argument("--prompted", action="store_true",
+                      help="HumanEval with the '<filename>solutions/solution_1.py' prefix")
+  parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
+  parser.add_argument("--batch_size", type=int, default=16, help="sequences decoded together")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--k", type=parse_ks, default=DEFAULT_KS)
+  parser.add_argument("--num_workers", type=int, default=None)
+  return parser
 
-  Not wired yet: generation comes from starjax.infer (Generator, SamplingConfig). The flow to
-  fill in here: parse --benchmark, --model_dir/--hf_dir, --n (samples per problem),
-  --temperature 0.2, --top_p 0.95, --max_length 512, --prompted (HumanEval only) and --out;
-  for each Problem of get_benchmark(name), generate from
-  humaneval.generation_prompt(problem, prompted=...) and cut each sample at the first of
-  problem.stop_tokens; write OUT/samples.jsonl ({"task_id", "completion"}), then
-  evaluate_samples(benchmark, OUT/samples.jsonl, OUT) and report.write_report(OUT, [summary]).
-  """
-  del argv
-  return usage_error(
-      "generating completions for a benchmark is not wired to the inference module "
-      "(starjax.infer) yet, so `eval` cannot run. Generate samples elsewhere (or with "
-      "`run.py generate`) and score them: "
-      "python run.py evaluate --benchmark=NAME --samples=FILE.jsonl --out=DIR", command="eval")
+
+def eval_main(argv: list[str]) -> int:
+  """`run.py eval`: generate completions for benchmarks with a model, then score them."""
+  import os  # pylint: disable=import-outside-toplevel
+  from starjax.eval.generation import (GenerationSettings,  # pylint: disable=import-outside-toplevel
+                                       generate_samples, task_subset)
+  from starjax.infer.generator import Generator  # pylint: disable=import-outside-toplevel
+  gin_files, gin_bindings, rest = gin_config.split_gin_flags(argv)
+  args = eval_parser().parse_args(rest)
+  gin_config.parse(gin_files, gin_bindings)
+  logging.basicConfig(level=logging.INFO, format="%(message)s")
+  if bool(args.model_dir) == bool(args.hf_dir):
+    return usage_error("give exactly one of --model_dir or --hf_dir", "eval")
+  out = args.out or (os.path.join(args.model_dir, "eval") if args.model_dir else None)
+  if not out:
+    return usage_error("--out is required with --hf_dir", "eval")
+  if args.n < 1:
+    return usage_error(f"--n={args.n}: give at least 1 sample per problem", "eval")
+  try:
+    benchmarks = [task_subset(get_benchmark(name.strip()), None, args.limit)
+                  for name in args.benchmark.split(",") if name.strip()]
+    for benchmark in benchmarks:
+      if args.prompted and benchmark.language.ext != "py":
+        raise ValueError(f"--prompted is a Python file header; {benchmark.name} is not Python")
+    generator = Generator.load(model_dir=args.model_dir, hf_dir=args.hf_dir,
+                               tokenizer_path=args.tokenizer)
+    settings = GenerationSettings(num_samples=args.n, temperature=args.temperature,
+                                  top_p=args.top_p, max_length=args.max_length,
+                                  prompted=args.prompted, batch_size=args.batch_size,
+                                  seed=args.seed)
+    summaries = []
+    for benchmark in benchmarks:
+      run_dir = os.path.join(out, benchmark.name)
+      samples = generate_samples(generator, benchmark, os.path.join(run_dir, "samples.jsonl"),
+                                 settings)
+      summary = evaluate_samples(benchmark, samples, run_dir, ks=args.k,
+                                 num_workers=args.num_workers)
+      summaries.append(summary)
+      print(json.dumps({k: v for k, v in summary.items() if k.startswith("pass@")}),
+            f"{benchmark.name}", flush=True)
+  except (ToolchainMissingError, RunDirectoryConflict, FileNotFoundError, ValueError) as e:
+    return usage_error(str(e), "eval")
+  except KeyboardInterrupt:
+    print(f"\nrun.py eval: interrupted; samples and verdicts so far are in {out}; run the same "
+          "command again to resume.", file=sys.stderr)
+    return 130
+  report_path, chart_path = report.write_report(out, summaries, title="evaluation")
+  print("\n" + report.markdown_table(summaries))
+  print(f"report: {report_path}\nchart: {chart_path}")
+  return 0
 
 
 def usage_error(message: str, command: str = "evaluate") -> int:

@@ -39,6 +39,7 @@ class DecodeState:
   done: jax.Array       # bool [b]
   output: jax.Array     # int32 [b, max_new_tokens]
   count: jax.Array      # int32 []: tokens generated so far (all rows)
+  limit: jax.Array      # int32 []: max_new_tokens (the output buffer may be longer: a bucket)
   key: jax.Array
 
 
@@ -86,7 +87,7 @@ class TokenGenerator:
   def _model(self, params):
     return nnx.merge(self.graphdef, params)
 
-  def _prefill_fn(self, params, tokens, segment_ids, key, temperature, top_k, top_p, *,
+  def _prefill_fn(self, params, tokens, segment_ids, key, limit, temperature, top_k, top_p, *,
                   cache_len, max_new_tokens, greedy, use_top_k, use_top_p):
     b, p = tokens.shape
     positions = jnp.maximum(jnp.cumsum(segment_ids, axis=1) - 1, 0).astype(jnp.int32)
@@ -97,16 +98,15 @@ class TokenGenerator:
     first = sample_tokens(logits[:, -1], step_key, temperature, top_k, top_p, greedy=greedy,
                           use_top_k=use_top_k, use_top_p=use_top_p)
     output = jnp.full((b, max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
-    done = (first == self.eos_id) | (max_new_tokens <= 1)
+    done = (first == self.eos_id) | (limit <= 1)
     return DecodeState(cache=cache, index=jnp.int32(p), token=first,
                        position=positions[:, -1] + 1, done=done, output=output,
-                       count=jnp.int32(1), key=key)
+                       count=jnp.int32(1), limit=limit, key=key)
 
   def _decode_fn(self, params, state: DecodeState, steps, temperature, top_k, top_p, *,
                  greedy, use_top_k, use_top_p):
     model = self._model(params)
-    max_new = state.output.shape[1]
-    limit = jnp.minimum(state.count + steps, max_new)
+    limit = jnp.minimum(state.count + steps, state.limit)
 
     def cond(s):
       return (s.count < limit) & ~jnp.all(s.done)
@@ -118,9 +118,9 @@ class TokenGenerator:
                           use_top_k=use_top_k, use_top_p=use_top_p)
       new = jnp.where(s.done, self.eos_id, new)
       output = jax.lax.dynamic_update_slice_in_dim(s.output, new[:, None], s.count, axis=1)
-      done = s.done | (new == self.eos_id) | (s.count + 1 >= max_new)
+      done = s.done | (new == self.eos_id) | (s.count + 1 >= s.limit)
       return DecodeState(cache=cache, index=s.index + 1, token=new, position=s.position + 1,
-                         done=done, output=output, count=s.count + 1, key=key)
+                         done=done, output=output, count=s.count + 1, limit=s.limit, key=key)
 
     return jax.lax.while_loop(cond, body, state)
 
@@ -156,6 +156,9 @@ class TokenGenerator:
       tokens[row, p - len(prompt):] = prompt
       segments[row, p - len(prompt):] = 1
     max_new = sampling.max_new_tokens
+    # The output buffer (and cache) is bucketed so nearby lengths share one compilation;
+    # generation still stops at exactly max_new tokens.
+    buffer = _bucket(max_new, self.prompt_bucket)
     static = dict(greedy=sampling.greedy, use_top_k=sampling.top_k > 0,
                   use_top_p=sampling.top_p < 1.0)
     dynamic = (jnp.float32(sampling.temperature), jnp.int32(sampling.top_k),
@@ -164,8 +167,8 @@ class TokenGenerator:
     with context, (sharding.activation_sharding(self.mesh, self.rules) if self.mesh is not None
                    else _null_context()):
       state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
-                            jax.random.key(sampling.seed), *dynamic, cache_len=p + max_new,
-                            max_new_tokens=max_new, **static)
+                            jax.random.key(sampling.seed), jnp.int32(max_new), *dynamic,
+                            cache_len=p + buffer, max_new_tokens=buffer, **static)
       stopped = np.zeros(b, bool)
       while True:
         count = int(state.count)
@@ -180,7 +183,7 @@ class TokenGenerator:
         if np.all(done | stopped) or count >= max_new:
           break
         state = self._decode(self.params, state, jnp.int32(self.chunk_size), *dynamic, **static)
-    output = np.asarray(state.output)
+    output = np.asarray(state.output)[:, :max_new]
     results = []
     for row in range(b):
       ids = _until_eos(output[row], self.eos_id)

@@ -52,8 +52,9 @@ def main(command: str, argv: list[str]) -> int:
   from starjax.train.checkpointing import CheckpointMismatchError  # pylint: disable=import-outside-toplevel
   try:
     result = trainer.train()
-  except (MeshError, CheckpointMismatchError) as e:
-    print(f"run.py {command}: {e}", file=sys.stderr)
+  except (MeshError, CheckpointMismatchError, ValueError, FileNotFoundError) as e:
+    # Configuration problems (meshes, checkpoints, tokenizers, data): the message says the fix.
+    print(f"run.py {command}: {type(e).__name__}: {e}", file=sys.stderr)
     return 2
   except trainer.NonFiniteTrainingError as e:
     print(f"run.py {command}: {e}", file=sys.stderr)

@@ -65,6 +65,39 @@ def seqio_validation_batches(name: str, **kwargs) -> list[dict]:
   return loader.validation_batches(name, **kwargs)
 
 
+def seqio_tokenizer_path(name: str) -> str | None:
+  """The tokenizer.json behind a seqio task or mixture (None if it has no such file)."""
+  from starjax.data import tasks  # pylint: disable=import-outside-toplevel
+  tasks.register_tasks()
+  vocabulary = tasks.get(name).output_features["targets"].vocabulary
+  return getattr(vocabulary, "tokenizer_path", None)
+
+
+def install_tokenizer(source: str, model_dir: str, vocab_size: int) -> str:
+  """Copies the training tokenizer to MODEL_DIR/tokenizer.json (what inference reads).
+
+  Refuses a tokenizer larger than the model's vocabulary, or one that differs from the
+  tokenizer a resumed MODEL_DIR was trained with.
+  """
+  import filecmp  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
+  import tokenizers  # pylint: disable=import-outside-toplevel
+  size = tokenizers.Tokenizer.from_file(source).get_vocab_size(with_added_tokens=True)
+  if size > vocab_size:
+    raise ValueError(f"the tokenizer {source} has {size} tokens but the model's vocab_size is "
+                     f"{vocab_size}: bind VOCAB_SIZE / DecoderConfig.vocab_size >= {size}")
+  target = os.path.join(model_dir, "tokenizer.json")
+  if os.path.exists(target):
+    if not filecmp.cmp(source, target, shallow=False):
+      raise ValueError(f"{target} differs from this run's tokenizer {source}: MODEL_DIR was "
+                       f"trained with another tokenizer. Use a new MODEL_DIR.")
+    return target
+  os.makedirs(model_dir, exist_ok=True)
+  shutil.copyfile(source, target + ".tmp")
+  os.replace(target + ".tmp", target)
+  return target
+
+
 @dataclasses.dataclass
 class TrainResult:
   model_dir: str
@@ -228,6 +261,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
           hooks: Sequence[Callable] = (), init_params_from: str | None = None,
           batch_source: BatchSource = seqio_batches,
           validation_source: Callable[..., list] | None = seqio_validation_batches,
+          tokenizer_source: Callable[[str], str | None] | None = seqio_tokenizer_path,
           progress: bool = True, model_config: DecoderConfig | None = None,
           mesh_config: sharding.MeshConfig | None = None,
           optimizer_config: OptimizerConfig | None = None,
@@ -238,6 +272,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
   of metrics (or None), called every time their own `every` attribute divides the step.
   init_params_from: a MODEL_DIR (e.g. from `run.py convert`) whose newest parameters start a
   fresh run with a fresh optimizer: fine-tuning.
+  tokenizer_source: name → tokenizer.json of the data; copied to MODEL_DIR for inference.
   """
   from starjax.gin_config import write_operative_config  # pylint: disable=import-outside-toplevel
   model_config = model_config or DecoderConfig()
@@ -273,6 +308,13 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
     state = trainer.init_state(params)
     data_position = 0
   start_step = int(jax.device_get(state.step))
+  trainer.model_dir = model_dir
+  trainer.tokenizer_path = None
+  tokenizer = tokenizer_source(mixture_or_task_name) if tokenizer_source else None
+  if tokenizer:
+    trainer.tokenizer_path = (install_tokenizer(tokenizer, model_dir, model_config.vocab_size)
+                              if is_chief else os.path.join(model_dir, "tokenizer.json"))
+    meta["tokenizer"] = tokenizer
   if is_chief:
     write_operative_config(model_dir)
   writer = MetricsWriter(model_dir, resume_step=start_step, is_writer=is_chief)

@@ -1,0 +1,124 @@
+"""Completions for a benchmark from a model: the generation half of `run.py eval` and of the
+training-time evaluation hook.
+
+Prompts are generated from with their trailing whitespace removed (as the BigCode harness
+does: a prompt ending in "\\n" would force the model to start a line mid-token), the
+generation is cut at the benchmark's stop strings, and the completion is written so that
+problem.prompt + completion is exactly what the model wrote after the stripped prompt.
+Samples are appended to samples.jsonl as they are made; a rerun continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Iterable, Sequence
+
+from starjax.eval.benchmarks import Benchmark
+from starjax.eval.humaneval import generation_prompt
+from starjax.infer.generator import Generator, cut_at_stop
+from starjax.infer.sampling import SamplingConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationSettings:
+  """The published HumanEval/MultiPL-E settings by default: temperature 0.2, top-p 0.95,
+  n = 50 samples, max length 512 tokens (prompt + completion)."""
+  num_samples: int = 50
+  temperature: float = 0.2
+  top_p: float = 0.95
+  max_length: int = 512
+  prompted: bool = False
+  batch_size: int = 16
+  seed: int = 0
+
+
+def completion_after(prompt: str, generated: str, stops: Sequence[str]) -> str:
+  """The completion to score after `prompt`, from text generated after prompt.rstrip()."""
+  generated, _ = cut_at_stop(generated, stops)
+  stripped = prompt.rstrip()
+  tail = prompt[len(stripped):]
+  return generated[len(tail):] if generated.startswith(tail) else generated
+
+
+def read_done(path: str) -> dict[str, int]:
+  """task_id → samples already in a samples.jsonl (a line cut short by a crash is dropped)."""
+  done: dict[str, int] = {}
+  if not os.path.exists(path):
+    return done
+  good = []
+  with open(path) as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+        done[record["task_id"]] = done.get(record["task_id"], 0) + 1
+        good.append(line if line.endswith("\n") else line + "\n")
+      except (ValueError, KeyError, TypeError):
+        continue
+  with open(path + ".tmp", "w") as f:
+    f.writelines(good)
+  os.replace(path + ".tmp", path)
+  return done
+
+
+def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
+                     settings: GenerationSettings = GenerationSettings(), *,
+                     progress: bool = True) -> str:
+  """Writes settings.num_samples completions per problem of `benchmark` to out_path (JSONL
+  {"task_id", "completion"}), skipping what is already there. Returns out_path."""
+  done = read_done(out_path)
+  context = generator.tokens.config.max_seq_len
+  work = []  # (task_id, prompt ids, samples still needed)
+  for task_id, problem in benchmark.problems.items():
+    missing = settings.num_samples - done.get(task_id, 0)
+    if missing <= 0:
+      continue
+    text = generation_prompt(problem, prompted=settings.prompted).rstrip()
+    ids = generator.encode(text)
+    if len(ids) >= min(settings.max_length, context):
+      raise ValueError(f"{benchmark.name} {task_id}: the prompt has {len(ids)} tokens, no room "
+                       f"below max_length={settings.max_length} (context {context}); raise "
+                       f"--max_length or use a model with a longer context")
+    work.extend((task_id, ids) for _ in range(missing))
+  # Similar prompt lengths together: fewer compiled shapes, less padding.
+  work.sort(key=lambda item: (len(item[1]), item[0]))
+  bar = None
+  if progress:
+    from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+    bar = tqdm(total=len(work), desc=f"{benchmark.name}: generating", unit="sample")
+  os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+  with open(out_path, "a") as out:
+    for start in range(0, len(work), settings.batch_size):
+      batch = work[start:start + settings.batch_size]
+      longest = max(len(ids) for _, ids in batch)
+      budget = min(settings.max_length, context) - longest
+      sampling = SamplingConfig(
+          temperature=settings.temperature, top_p=settings.top_p if settings.temperature else 1.0,
+          max_new_tokens=budget, stop=benchmark.language.stop_tokens,
+          seed=settings.seed + start)
+      completions = generator.complete_ids([ids for _, ids in batch], sampling)
+      for (task_id, _), completion in zip(batch, completions):
+        problem = benchmark.problems[task_id]
+        text = completion_after(problem.prompt, completion.text, problem.stop_tokens)
+        out.write(json.dumps({"task_id": task_id, "completion": text}) + "\n")
+      out.flush()
+      if bar is not None:
+        bar.update(len(batch))
+  if bar is not None:
+    bar.close()
+  return out_path
+
+
+def first_problems(benchmark: Benchmark, count: int) -> list[str]:
+  """The first `count` task ids of a benchmark (a fixed, comparable subset for hooks)."""
+  return list(benchmark.problems)[:count]
+
+
+def task_subset(benchmark: Benchmark, task_ids: Iterable[str] | None, limit: int | None
+                ) -> Benchmark:
+  if task_ids:
+    benchmark = benchmark.subset(task_ids)
+  if limit:
+    benchmark = benchmark.subset(first_problems(benchmark, limit))
+  return benchmark

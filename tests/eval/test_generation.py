@@ -1,0 +1,77 @@
+"""Generating benchmark completions with a model: prompt handling, resumable samples, the
+`run.py eval` command and the training-time pass@1 hook."""
+
+import json
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+
+from starjax import ROOT
+from starjax.eval.benchmarks import get_benchmark
+from starjax.eval.generation import (GenerationSettings, completion_after, generate_samples,
+                                     task_subset)
+from starjax.eval.hooks import PassAtOneHook
+from starjax.infer import Generator
+from starjax.model import DecoderConfig
+from tests.conftest import write_model_dir
+
+# Long enough for HumanEval prompts under the small test tokenizer.
+CONFIG = DecoderConfig(vocab_size=512, num_layers=1, hidden_size=32, num_heads=2, num_kv_heads=1,
+                       mlp_dim=64, max_seq_len=1536)
+
+
+@pytest.fixture(scope="module")
+def eval_model_dir(tmp_path_factory, tokenizer_path):
+  return write_model_dir(tmp_path_factory.mktemp("eval_model"), CONFIG, tokenizer_path)
+
+
+def test_completion_continues_the_exact_prompt():
+  prompt = 'def f():\n    """Doc."""\n'
+  # generated after prompt.rstrip(): starts with the newline that was stripped
+  assert completion_after(prompt, "\n    return 1\ndef g():", ("\ndef ",)) == "    return 1"
+  assert completion_after(prompt, " # odd", ("\ndef ",)) == " # odd"
+
+
+def test_samples_are_written_as_they_come_and_a_rerun_adds_none(eval_model_dir, tmp_path):
+  generator = Generator.load(model_dir=eval_model_dir)
+  benchmark = task_subset(get_benchmark("humaneval"), None, 2)
+  settings = GenerationSettings(num_samples=2, temperature=0.8, max_length=1536, batch_size=4)
+  path = str(tmp_path / "samples.jsonl")
+  generate_samples(generator, benchmark, path, settings, progress=False)
+  lines = [json.loads(l) for l in open(path)]
+  assert sorted(l["task_id"] for l in lines) == ["HumanEval/0"] * 2 + ["HumanEval/1"] * 2
+  # A crash left a half-written line and one sample short: the rerun repairs and completes.
+  with open(path, "w") as f:
+    f.write("".join(json.dumps(l) + "\n" for l in lines[:3]) + '{"task_id": "Hu')
+  generate_samples(generator, benchmark, path, settings, progress=False)
+  again = [json.loads(l) for l in open(path)]
+  assert len(again) == 4 and again[:3] == lines[:3]
+
+
+def test_eval_command_generates_scores_and_reports(eval_model_dir, tmp_path):
+  out = tmp_path / "eval"
+  result = subprocess.run(
+      [sys.executable, "run.py", "eval", "--benchmark=humaneval", f"--model_dir={eval_model_dir}",
+       f"--out={out}", "--n=1", "--limit=2", "--temperature=0", "--max_length=1536"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads((out / "humaneval" / "summary.json").read_text())
+  assert summary["num_tasks_scored"] == 2 and "pass@1" in summary
+  results = [json.loads(l) for l in (out / "humaneval" / "results.jsonl").read_text().splitlines()]
+  assert all("passed" in r and "result" in r for r in results)
+  assert (out / "report.md").exists() and (out / "pass_at_k.png").exists()
+  assert "| humaneval |" in result.stdout
+
+
+def test_training_hook_logs_pass_at_1_and_keeps_its_results(eval_model_dir, tmp_path):
+  from starjax.infer.loading import load_checkpoint  # pylint: disable=import-outside-toplevel
+  config, params = load_checkpoint(eval_model_dir)
+  trainer = types.SimpleNamespace(model_config=config, model_dir=str(tmp_path),
+                                  tokenizer_path=os.path.join(eval_model_dir, "tokenizer.json"))
+  hook = PassAtOneHook(every=10, num_problems=2, max_length=1536)
+  metrics = hook(10, params, trainer)
+  assert set(metrics) == {"humaneval_pass@1"} and 0.0 <= metrics["humaneval_pass@1"] <= 1.0
+  assert (tmp_path / "eval" / "humaneval" / "step_10" / "summary.json").exists()
