@@ -13,7 +13,8 @@ completion ends only that subshell and the check fails.
 from __future__ import annotations
 
 from starjax.eval.languages.base import Program, UntranslatableError
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 

@@ -22,9 +22,10 @@ import subprocess
 import tempfile
 import threading
 
-from starjax.eval.languages import humaneval_ast
+from starjax.eval.languages import value_types
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 CPP_RESERVED = frozenset(
@@ -177,7 +178,7 @@ class Cpp(Translator):
 
 def _member(value: object, union: Type) -> Type:
   """The union member a value is written as: its own type if listed, else the first that fits."""
-  own = humaneval_ast.value_type(value)
+  own = value_types.value_type(value)
   if own in union.args:
     return own
-  return next(m for m in union.args if humaneval_ast.conforms(value, m))
+  return next(m for m in union.args if value_types.conforms(value, m))

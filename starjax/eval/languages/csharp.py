@@ -11,7 +11,8 @@ the rest (structural for Tuple, by value for numbers and strings).
 from __future__ import annotations
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 USINGS = ("System", "System.Numerics", "System.Diagnostics", "System.Collections.Generic",

@@ -13,7 +13,8 @@ MultiPL-E's comparison of fmt's "%v" strings, under which []string{"a b"} equals
 from __future__ import annotations
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 GO_RESERVED = frozenset(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 JAVATUPLES_JAR = "/usr/share/java/javatuples.jar"

@@ -8,7 +8,8 @@ function in the tests rather than node's assert.deepEqual, whose loose mode Mult
 from __future__ import annotations
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 # Strict deep equality; null ~ undefined, since Python's None reads as either.

@@ -8,7 +8,8 @@ does not ship: same value type, tables equal key by key, 2 == 2.0 as in Python.
 from __future__ import annotations
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 # Global (not local), so that code anywhere in the file can call it.

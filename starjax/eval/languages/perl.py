@@ -10,7 +10,8 @@ for False passes where eq_deeply(0, "") would fail it.
 from __future__ import annotations
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 DEEP_EQUAL = """\

@@ -9,7 +9,8 @@ by a list in the same order, a dict by the same keys in any order.
 from __future__ import annotations
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 DEEP_EQUAL = """\

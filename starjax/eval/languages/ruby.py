@@ -8,7 +8,8 @@ MultiPL-E's test/unit (which runs at exit and prints a report to parse).
 from __future__ import annotations
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 RUBY_RESERVED = frozenset(

@@ -19,7 +19,8 @@ import re
 
 from starjax.eval.languages import humaneval_ast
 from starjax.eval.languages.base import Language, Program, UntranslatableError
-from starjax.eval.languages.humaneval_ast import Example, ParsedProblem, TestCase, Type
+from starjax.eval.languages.humaneval_ast import Example, ParsedProblem, TestCase
+from starjax.eval.languages.value_types import Type, conforms
 from starjax.eval.problem import Problem
 
 
@@ -90,8 +91,9 @@ class Translator(Language):
 
   def string(self, s: str) -> str:
     """A string literal (double-quoted, C-style escapes)."""
-    escaped = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped.replace(chr(9), chr(92) + "t").replace(chr(13), chr(92) + "r")}"'
+    escaped = (s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\t", "\\t").replace("\r", "\\r"))
+    return f'"{escaped}"'
 
   def number(self, value: int | float, t: Type) -> str:
     """A number; an int in a float position gets a decimal point (Rust, Go need one)."""
@@ -143,8 +145,8 @@ class Translator(Language):
   def example(self, problem: ParsedProblem, example: Example) -> str:
     """A `>>>` example as MultiPL-E writes it: the call and its result in this language."""
     fits = len(example.args) == len(problem.params) and all(
-        humaneval_ast.conforms(v, t) for v, t in zip(example.args, problem.param_types))
-    if not fits or not humaneval_ast.conforms(example.expected, problem.return_type):
+        conforms(v, t) for v, t in zip(example.args, problem.param_types))
+    if not fits or not conforms(example.expected, problem.return_type):
       return example.source  # an example outside the types the tests imply: keep it as written
     try:
       args = [self.literal(v, t) for v, t in zip(example.args, problem.param_types)]

@@ -15,7 +15,8 @@ import platform
 import shutil
 
 from starjax.eval.languages.base import Program
-from starjax.eval.languages.humaneval_ast import ParsedProblem, Type
+from starjax.eval.languages.humaneval_ast import ParsedProblem
+from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.javascript import DEEP_EQUAL, JavaScript
 
 # --skipLibCheck and the two libs (of the default's many) halve tsc's time; one thread is

@@ -8,10 +8,10 @@ import random
 import pytest
 
 from starjax.eval.languages.base import UntranslatableError
-from starjax.eval.languages.humaneval_ast import (ANY, BOOL, FLOAT, INT, NONE, STR, UNKNOWN,
-                                                  Example, annotation_type, conforms, dict_of,
-                                                  list_of, optional_of, parse_problem, refine,
-                                                  tuple_of, unify, value_type)
+from starjax.eval.languages.humaneval_ast import Example, parse_problem
+from starjax.eval.languages.value_types import (ANY, BOOL, FLOAT, INT, NONE, STR, UNKNOWN,
+                                                annotation_type, conforms, dict_of, list_of,
+                                                optional_of, refine, tuple_of, unify, value_type)
 from tests.eval.languages.jobs import human_eval
 
 
