@@ -16,6 +16,7 @@ from starjax.eval.languages.value_types import Type
 from starjax.eval.languages.translator import Translator
 
 JAVATUPLES_JAR = "/usr/share/java/javatuples.jar"
+JAVATUPLES_PACKAGE = "libjavatuples-java"
 # The JVM flags keep start-up short and the footprint small for one-shot programs.
 JVM_FLAGS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss16m", "-Xmx1g")
 TUPLE_CLASSES = ("Unit", "Pair", "Triplet", "Quartet", "Quintet", "Sextet", "Septet", "Octet",
@@ -41,17 +42,15 @@ class Java(Translator):
   ext = "java"
   name = "Java"
   stop_tokens = ("\n    }\n",)
-  toolchain = {"javac": "default-jdk-headless", "java": "default-jdk-headless",
-               JAVATUPLES_JAR: "libjavatuples-java"}
+  toolchain = {"javac": "default-jdk-headless", "java": "default-jdk-headless"}
   terms = {"array": "array list", "list": "array list", "tuple": "pair",
            "dictionary": "hash map", "None": "null", "True": "true", "False": "false"}
   reserved = JAVA_RESERVED
 
   def missing_tools(self) -> dict[str, str]:
-    # The jar is a file, not a binary on PATH.
-    missing = {t: p for t, p in super().missing_tools().items() if t != JAVATUPLES_JAR}
-    if not os.path.exists(JAVATUPLES_JAR):
-      missing[JAVATUPLES_JAR] = self.toolchain[JAVATUPLES_JAR]
+    missing = super().missing_tools()
+    if not os.path.exists(JAVATUPLES_JAR):  # a file the programs need, not a binary on PATH
+      missing[JAVATUPLES_JAR] = JAVATUPLES_PACKAGE
     return missing
 
   def function_name(self, name: str) -> str:
