@@ -34,6 +34,8 @@ CONFIGURABLE_MODULES = (
     "starjax.data",
     "starjax.infer",
     "starjax.eval",
+    "starjax.eval.hooks",
+    "starjax.quickstart",
 )
 
 

@@ -1,0 +1,184 @@
+"""The main job, `python run.py`: the whole system on this machine's own code, in minutes.
+
+    1. data   build (or reuse) the local corpus of permissively licensed source files and train
+              (or reuse) a byte-level BPE on it
+    2. train  a tiny StarCoder-architecture model with FIM on the `local_code` mixture
+              (checkpoints, metrics, validation loss; resumes if interrupted)
+    3. eval   greedy pass@1 on a HumanEval subset and one MultiPL-E language, in the sandbox
+    4. report MODEL_DIR/report.md with loss, throughput and pass@k plots
+
+Configuration: experiments/quickstart.gin; any --gin.NAME=VALUE overrides it
+(e.g. --gin.MODEL_DIR=/tmp/qs --gin.TRAIN_STEPS=50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import gin
+
+from starjax import gin_config
+
+QUICKSTART_GIN = "experiments/quickstart.gin"
+
+
+@gin.configurable
+def quickstart_evaluation(benchmarks=("humaneval", "multiple-js"), num_problems: int = 20,
+                          max_length: int = 512, batch_size: int = 20):
+  """Which benchmarks the quickstart scores (greedy, n = 1) and on how many problems.
+
+  A MultiPL-E language whose toolchain is missing is replaced by the first one present."""
+  return dict(benchmarks=tuple(benchmarks), num_problems=num_problems, max_length=max_length,
+              batch_size=batch_size)
+
+
+def stage(number: int, text: str) -> None:
+  print(f"\n[{number}/4] {text}", file=sys.stderr, flush=True)
+
+
+def available_benchmarks(names) -> list[str]:
+  """The names whose toolchains are installed; a missing MultiPL-E one is swapped for one that
+  is present (the quickstart should run on any machine), with a note."""
+  from starjax.eval.benchmarks import benchmark_names, get_benchmark  # pylint: disable=import-outside-toplevel
+  chosen = []
+  for name in names:
+    missing = get_benchmark(name).language.missing_tools()
+    if not missing:
+      chosen.append(name)
+      continue
+    for other in benchmark_names():
+      if other.startswith("multiple-") and other not in chosen and other not in names:
+        if not get_benchmark(other).language.missing_tools():
+          print(f"  {name}: {', '.join(missing)} not installed (apt/npm: "
+                f"{', '.join(missing.values())}); using {other} instead", file=sys.stderr)
+          chosen.append(other)
+          break
+  return chosen
+
+
+def evaluate(model_dir: str, settings: dict) -> list[dict]:
+  from starjax.eval.benchmarks import get_benchmark  # pylint: disable=import-outside-toplevel
+  from starjax.eval.execution import evaluate_samples  # pylint: disable=import-outside-toplevel
+  from starjax.eval.generation import (GenerationSettings,  # pylint: disable=import-outside-toplevel
+                                       generate_samples, task_subset)
+  from starjax.infer.generator import Generator  # pylint: disable=import-outside-toplevel
+  generator = Generator.load(model_dir=model_dir)
+  generation = GenerationSettings(num_samples=1, temperature=0.0,
+                                  max_length=min(settings["max_length"],
+                                                 generator.tokens.config.max_seq_len),
+                                  batch_size=settings["batch_size"])
+  summaries = []
+  for name in available_benchmarks(settings["benchmarks"]):
+    benchmark = task_subset(get_benchmark(name), None, settings["num_problems"])
+    run_dir = os.path.join(model_dir, "eval", "quickstart", name)
+    samples = generate_samples(generator, benchmark, os.path.join(run_dir, "samples.jsonl"),
+                               generation)
+    summaries.append(evaluate_samples(benchmark, samples, run_dir, ks=(1,)))
+  return summaries
+
+
+def sample_completion(model_dir: str) -> str:
+  from starjax.infer import Generator, SamplingConfig  # pylint: disable=import-outside-toplevel
+  generator = Generator.load(model_dir=model_dir)
+  prompt = "def fibonacci(n):\n    "
+  text = generator.complete([prompt], SamplingConfig(max_new_tokens=64,
+                                                     stop=("\ndef ", "\nclass ")))[0].text
+  return prompt + text
+
+
+def write_report(model_dir: str, summaries: list[dict], corpus: str, tokenizer: str,
+                 seconds: dict) -> str:
+  """MODEL_DIR/report.md with the plots next to it; returns its path."""
+  from starjax.eval import report as eval_report  # pylint: disable=import-outside-toplevel
+  from starjax.train import plots  # pylint: disable=import-outside-toplevel
+  from starjax.train.metrics import read_metrics  # pylint: disable=import-outside-toplevel
+  plot_paths = plots.plot_run(model_dir)
+  chart = eval_report.bar_chart(summaries, os.path.join(model_dir, "pass_at_k.png"),
+                                title="quickstart: greedy pass@1") if summaries else None
+  records = read_metrics(model_dir)
+  last = records[-1] if records else {}
+  validation = [r for r in records if "validation_loss" in r]
+  with open(os.path.join(corpus, "manifest.json")) as f:
+    manifest = json.load(f)
+  languages = manifest.get("languages", {})
+  steady = [r["tokens_per_second"] for r in records[1:]] or [0.0]
+  lines = [
+      "# starjax quickstart\n",
+      f"A tiny StarCoder-architecture model ({last.get('parameters', records[0].get('parameters', '?')) if records else '?'} "
+      f"parameters) trained with FIM on this machine's own permissively licensed code.\n",
+      "## Data\n",
+      f"- corpus: `{corpus}`: {len(languages)} languages, "
+      f"{sum(v.get('files', 0) for v in languages.values()):,} files",
+      f"- tokenizer: `{tokenizer}`\n",
+      "## Training\n",
+      f"- steps: {last.get('step')}, final train loss {last.get('loss', float('nan')):.3f}"
+      + (f", validation loss {validation[-1]['validation_loss']:.3f} (step "
+         f"{validation[-1]['step']})" if validation else ""),
+      f"- throughput: median {sorted(steady)[len(steady) // 2]:,.0f} tokens/s, MFU "
+      f"{100 * sorted(r['mfu'] for r in records[1:] or records)[len(records[1:] or records) // 2]:.1f} %\n",
+      "![loss](loss.png)\n", "![throughput](throughput.png)\n",
+      "## Evaluation (greedy, n = 1, in the sandbox)\n",
+      eval_report.markdown_table(summaries) if summaries else "no benchmark could run\n",
+  ]
+  if chart:
+    lines.append("![pass@k](pass_at_k.png)\n")
+  lines += ["## A completion\n", "```python", sample_completion(model_dir), "```\n",
+            "## Time\n"] + [f"- {k}: {v:.0f} s" for k, v in seconds.items()]
+  path = os.path.join(model_dir, "report.md")
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    f.write("\n".join(lines) + "\n")
+  os.replace(path + ".tmp", path)
+  return path
+
+
+def main(command: str, argv: list[str]) -> int:
+  files, bindings, rest = gin_config.split_gin_flags(argv)
+  parser = argparse.ArgumentParser(prog="run.py", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--skip_eval", action="store_true", help="train and report only")
+  args = parser.parse_args(rest)
+  import logging  # pylint: disable=import-outside-toplevel
+  logging.basicConfig(level=logging.WARNING, format="%(message)s")
+  gin_config.parse([QUICKSTART_GIN, *files], bindings)
+  model_dir = gin_config.macro_value("MODEL_DIR")
+  seconds = {}
+
+  from starjax.data import ensure_local_corpus, ensure_tokenizer  # pylint: disable=import-outside-toplevel
+  from starjax.data.errors import DataError  # pylint: disable=import-outside-toplevel
+  started = time.time()
+  stage(1, "data: the local code corpus and its tokenizer")
+  try:
+    corpus = ensure_local_corpus(progress=True)
+    tokenizer = ensure_tokenizer(progress=True)
+  except DataError as e:
+    print(f"run.py: {e}", file=sys.stderr)
+    return 2
+  seconds["data"] = time.time() - started
+
+  started = time.time()
+  stage(2, f"train: {gin_config.macro_value('TRAIN_STEPS')} steps of a tiny StarCoder on "
+           f"local_code, into {model_dir} (rerun to resume)")
+  from starjax.train import trainer  # pylint: disable=import-outside-toplevel
+  result = trainer.train()
+  seconds["train"] = time.time() - started
+
+  summaries = []
+  started = time.time()
+  if not args.skip_eval:
+    stage(3, "eval: greedy pass@1 in the sandbox")
+    summaries = evaluate(model_dir, quickstart_evaluation())
+    seconds["eval"] = time.time() - started
+  else:
+    stage(3, "eval: skipped (--skip_eval)")
+
+  stage(4, "report")
+  path = write_report(model_dir, summaries, corpus, tokenizer, seconds)
+  print(f"\ntrained to step {result.final_step}; report: {path}\n"
+        f"plots: {os.path.join(model_dir, 'loss.png')}, "
+        f"{os.path.join(model_dir, 'throughput.png')}"
+        + (f", {os.path.join(model_dir, 'pass_at_k.png')}" if summaries else ""))
+  return 0
