@@ -38,11 +38,14 @@ class MaskInfo:
   kv_segment_ids: [batch, kv_len] segment of each key; 0 marks padding and is never attended.
   q_segment_ids: [batch, q_len] segment of each query.
   plain_causal: (static) no packing, no padding, queries = keys: a fused kernel can do it.
+  self_attention: (static) queries and keys are the same packed sequence (training forward):
+    a segment-aware flash kernel can do it.
   """
   q_index: jax.Array
   q_segment_ids: jax.Array
   kv_segment_ids: jax.Array
   plain_causal: bool = dataclasses.field(metadata=dict(static=True), default=False)
+  self_attention: bool = dataclasses.field(metadata=dict(static=True), default=False)
 
 
 def attention_mask(info: MaskInfo, sliding_window: int | None) -> jax.Array:
@@ -66,6 +69,10 @@ def dot_product_attention(q, k, v, info: MaskInfo, *, sliding_window: int | None
   if implementation == "einsum" or use_dropout:
     return _einsum_attention(q, k, v, attention_mask(info, sliding_window),
                              dropout_rate if use_dropout else 0.0, dropout_key)
+  if implementation == "pallas" or (
+      implementation == "auto" and jax.default_backend() == "gpu" and info.self_attention
+      and not info.plain_causal and sliding_window is None and _pallas_fits(q)):
+    return _pallas_flash_attention(q, k, v, info.q_segment_ids)
   if info.plain_causal:
     window = (sliding_window - 1, 0) if sliding_window is not None else None
     impl = None if implementation == "auto" else implementation
@@ -76,6 +83,24 @@ def dot_product_attention(q, k, v, info: MaskInfo, *, sliding_window: int | None
                      "cache; use 'auto' (falls back to XLA for those)")
   return jax.nn.dot_product_attention(q, k, v, mask=attention_mask(info, sliding_window),
                                       implementation="xla")
+
+
+def _pallas_fits(q) -> bool:
+  length, head_dim = q.shape[1], q.shape[3]
+  return (length <= 128 or length % 128 == 0) and head_dim >= 16
+
+
+def _pallas_flash_attention(q, k, v, segment_ids):
+  """Causal flash attention that respects packed segments (Pallas/Triton on GPU; the same
+  kernel interpreted elsewhere, for tests). Key/value heads are repeated up to the query heads
+  (the kernel is multi-head only); the repeat is fused into the kernel's loads by XLA."""
+  from jax.experimental.pallas.ops.gpu import attention as pallas_attention  # pylint: disable=import-outside-toplevel
+  heads, kv_heads = q.shape[2], k.shape[2]
+  if kv_heads != heads:
+    k = jnp.repeat(k, heads // kv_heads, axis=2)
+    v = jnp.repeat(v, heads // kv_heads, axis=2)
+  return pallas_attention.mha(q, k, v, segment_ids, sm_scale=q.shape[-1] ** -0.5, causal=True,
+                              interpret=jax.default_backend() != "gpu")
 
 
 def _einsum_attention(q, k, v, mask, rate, key):

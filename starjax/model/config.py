@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 REMAT_POLICIES = ("none", "minimal", "full")
 POSITION_EMBEDDINGS = ("learned", "rope")
-ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "einsum")
+ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "pallas", "einsum")
 
 
 @gin.configurable
@@ -47,9 +47,11 @@ class DecoderConfig:
     dtype: compute dtype of matmuls and activations (LayerNorm, softmax, logits stay fp32).
     remat_policy: 'none' saves every activation; 'minimal' recomputes all but the matmul
       outputs without batch dimensions; 'full' recomputes the whole block in the backward pass.
-    attention_impl: 'auto' uses jax.nn.dot_product_attention (cuDNN flash on GPU when the
-      mask is plain causal/windowed, XLA otherwise); 'xla'/'cudnn' force one; 'einsum' is the
-      explicit fallback (also used for attention-probability dropout).
+    attention_impl: 'auto' picks per call: on GPU, packed training sequences go to a
+      segment-aware Pallas flash kernel and plain causal/windowed ones to cuDNN flash
+      (jax.nn.dot_product_attention); everything else (KV cache, windows with packing, CPU)
+      to XLA with an explicit mask. 'xla'/'cudnn'/'pallas' force one; 'einsum' is the explicit
+      fallback (also used for attention-probability dropout).
   """
 
   vocab_size: int = 49152

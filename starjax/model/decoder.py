@@ -128,7 +128,8 @@ class Decoder(nnx.Module):
     if segment_ids is None:
       segment_ids = jnp.ones((b, t), jnp.int32)
     info = MaskInfo(q_index=jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32), (b, t)),
-                    q_segment_ids=segment_ids, kv_segment_ids=segment_ids, plain_causal=plain)
+                    q_segment_ids=segment_ids, kv_segment_ids=segment_ids, plain_causal=plain,
+                    self_attention=True)
     x = self._hidden(tokens, positions, info, None, None, dropout_rng)[0]
     return self._logits(x)
 
