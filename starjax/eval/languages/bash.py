@@ -101,7 +101,8 @@ class Bash(Translator):
         raise UntranslatableError(f"{t} nests deeper than Bash's lines of words")
       if t.kind in ("list", "tuple") and any(a.kind == "dict" for a in t.args):
         raise UntranslatableError(f"{t} has dicts inside a list")
-    described = "".join(f"# ${i + 1} is {_describe(t)}\n" for i, t in enumerate(problem.param_types))
+    described = "".join(f"# ${i + 1} is {_describe(t)}\n"
+                        for i, t in enumerate(problem.param_types))
     return ("#!/bin/bash\n" + self.comment(problem) + ("#\n" + described if described else "")
             + f"{problem.name}() {{\n")
 

@@ -78,7 +78,9 @@ class Java(Translator):
   def literal(self, value: object, t: Type) -> str:
     kind = t.kind
     if kind == "optional":
-      return "Optional.empty()" if value is None else f"Optional.of({self.literal(value, t.args[0])})"
+      if value is None:
+        return "Optional.empty()"
+      return f"Optional.of({self.literal(value, t.args[0])})"
     if kind == "bool":
       return "true" if value else "false"
     if kind == "int":

@@ -93,7 +93,8 @@ class Php(Translator):
 
   def tests(self, problem: ParsedProblem) -> str:
     return ("\n\n" + DEEP_EQUAL + "\nfunction candidate(...$args) {\n"
-            f"    return {self.function_name(problem.name)}(...$args);\n}}\n\nfunction test(): void {{\n"
+            f"    return {self.function_name(problem.name)}(...$args);\n}}\n\n"
+            "function test(): void {\n"
             + "\n".join(self.check_statements(problem)) + "\n}\n")
 
   def runner(self, sentinel: str) -> str:

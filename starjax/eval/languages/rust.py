@@ -127,6 +127,6 @@ class Rust(Translator):
 
   def build(self, source: str) -> Program:
     return Program(files={"main.rs": source},
-                   compile=(real_rustc() or "rustc", "--edition", "2021", "-C", "debuginfo=0", "-A", "warnings",
-                            "-o", "main", "main.rs"),
+                   compile=(real_rustc() or "rustc", "--edition", "2021", "-C", "debuginfo=0",
+                            "-A", "warnings", "-o", "main", "main.rs"),
                    run=("./main",))

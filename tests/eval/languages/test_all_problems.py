@@ -26,7 +26,8 @@ def test_every_translated_problem_passes_with_its_oracle(ext):
   problem = toolchain_problem(ext)
   if problem is not None:
     pytest.skip(problem)
-  jobs = [jobs_lib.oracle_job(ext, task_id) for task_id in get_benchmark(f"multiple-{ext}").problems]
+  task_ids = get_benchmark(f"multiple-{ext}").problems
+  jobs = [jobs_lib.oracle_job(ext, task_id) for task_id in task_ids]
   jobs = [job for job in jobs if job is not None]  # HumanEval/92 has no oracle (oracle.py)
   verdicts = run_jobs(jobs)
   failures = [describe(job, verdicts[job.key]) for job in jobs if not verdicts[job.key].passed]

@@ -15,7 +15,8 @@ def listed_in_ci() -> set[str]:
   names = set()
   for path in CI_FILES:
     with open(path) as f:
-      names |= {line.strip().split("@")[0] for line in f if line.strip() and not line.startswith("#")}
+      names |= {line.strip().split("@")[0] for line in f
+                if line.strip() and not line.startswith("#")}
   return names
 
 
@@ -38,4 +39,5 @@ def test_a_missing_tool_skips_naming_its_package(monkeypatch):
 
 def test_javatuples_jar_is_a_tool_too(monkeypatch):
   monkeypatch.setattr(java, "JAVATUPLES_JAR", "/nonexistent/javatuples.jar")
-  assert get_language("java").missing_tools() == {"/nonexistent/javatuples.jar": "libjavatuples-java"}
+  assert get_language("java").missing_tools() == {
+      "/nonexistent/javatuples.jar": "libjavatuples-java"}

@@ -51,7 +51,8 @@ SIGNATURES = {
     "js": "function has_close_elements(numbers, threshold){",
     "ts": "function has_close_elements(numbers: number[], threshold: number): boolean {",
     "cpp": "bool has_close_elements(std::vector<double> numbers, double threshold) {",
-    "java": "    public static boolean hasCloseElements(ArrayList<Double> numbers, double threshold) {",
+    "java": ("    public static boolean hasCloseElements(ArrayList<Double> numbers, "
+             "double threshold) {"),
     "rs": "fn has_close_elements(numbers: Vec<f64>, threshold: f64) -> bool {",
     "go": "func has_close_elements(numbers []float64, threshold float64) bool {",
     "php": "function has_close_elements($numbers, $threshold) {",
@@ -135,7 +136,8 @@ def test_examples_are_written_in_the_target_syntax():
 
 
 def test_python_words_are_reworded():
-  assert "Return undefined in case the input array is empty" in translate("js", "HumanEval/12").prompt
+  assert ("Return undefined in case the input array is empty"
+          in translate("js", "HumanEval/12").prompt)
   assert "return a HashMap" in translate("rs", "HumanEval/111").prompt
   assert "Filter an input array list of strings" in translate("java", "HumanEval/29").prompt
 
@@ -149,8 +151,8 @@ def test_go_compares_nested_slices_element_by_element():
 
 
 def test_perl_equality_is_told_the_type():
-  assert "deep_equal($candidate->(\"abcde\", \"ae\"), [\"bcd\", \"\"], [\"tuple\", \"str\", \"bool\"])" \
-      in translate("pl", "HumanEval/112").tests
+  assert ('deep_equal($candidate->("abcde", "ae"), ["bcd", ""], ["tuple", "str", "bool"])'
+          in translate("pl", "HumanEval/112").tests)
 
 
 def test_bash_encodes_nested_lists_as_lines():

@@ -1,4 +1,7 @@
-"""Java solutions (multiple-java). The stop string leaves the method's closing brace to the tests."""
+"""Java solutions (multiple-java).
+
+The stop string leaves the method's closing brace to the tests.
+"""
 
 from tests.eval.languages.solutions import Solution
 
@@ -19,7 +22,8 @@ SOLUTIONS = {
         return numbers.stream().mapToDouble(x -> Math.abs(x - mean)).sum() / numbers.size();""",
         wrong="""\
         double mean = numbers.stream().mapToDouble(x -> x).average().orElse(0);
-        return numbers.stream().mapToDouble(x -> Math.abs(x - mean)).sum() / (numbers.size() - 1);"""),
+        double total = numbers.stream().mapToDouble(x -> Math.abs(x - mean)).sum();
+        return total / (numbers.size() - 1);"""),
     # Optional<String>.
     "HumanEval/12": Solution(
         correct="""\

@@ -105,7 +105,11 @@ SOLUTIONS = {
     for v in "$1" "$2" "$3"; do
         [[ $v =~ ^-?[0-9]+$ ]] || { echo false; return; }
     done
-    if (( $1 + $2 == $3 || $1 + $3 == $2 || $2 + $3 == $1 )); then echo true; else echo false; fi""",
+    if (( $1 + $2 == $3 || $1 + $3 == $2 || $2 + $3 == $1 )); then
+        echo true
+    else
+        echo false
+    fi""",
         # 3.0 passes for an integer here.
         wrong="""\
     awk -v x="$1" -v y="$2" -v z="$3" 'BEGIN {
