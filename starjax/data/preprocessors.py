@@ -1,0 +1,118 @@
+"""seqio preprocessors for StarCoder's documents, in pipeline order:
+
+  add_metadata → apply_fim → tokenize_with_eos (which also cuts documents to the length)
+
+Randomness comes from seqio's per-example seeds (`map_over_dataset(num_seeds=1)`), so a pipeline
+is deterministic given the seed passed to `get_dataset`. FIM splits at *character* positions
+(UTF-8 code points), as in StarCoder.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from starjax.data import tokenizer as tokenizer_lib
+
+REPONAME, FILENAME, GH_STARS = "<reponame>", "<filename>", "<gh_stars>"
+FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX = "<fim_prefix>", "<fim_middle>", "<fim_suffix>"
+
+
+def stars_bucket(stars: tf.Tensor) -> tf.Tensor:
+  """GitHub stars → StarCoder's bucket string: 0, 1-10, 10-100, 100-1000, 1000+.
+
+  Args:
+    stars: int64 scalar; negative means unknown and is bucketed as 0.
+  """
+  edges = tf.constant([1, 10, 100, 1000], tf.int64)
+  names = tf.constant(["0", "1-10", "10-100", "100-1000", "1000+"])
+  index = tf.reduce_sum(tf.cast(tf.cast(stars, tf.int64) >= edges, tf.int32))
+  return tf.gather(names, index)
+
+
+@seqio.map_over_dataset(num_seeds=1)
+def add_metadata(features, seed, metadata_rate: float = 0.2):
+  """`content` → `text` with `<reponame>repo`, `<filename>path`, `<gh_stars>bucket` prepended,
+  each independently with probability `metadata_rate`, then a newline if anything was added."""
+  keep = tf.random.stateless_uniform([3], seed=seed) < metadata_rate
+  fields = [
+      tf.strings.join([REPONAME, features["max_stars_repo_name"]]),
+      tf.strings.join([FILENAME, features["max_stars_repo_path"]]),
+      tf.strings.join([GH_STARS, stars_bucket(features["max_stars_count"])]),
+  ]
+  header = tf.strings.join([tf.where(keep[i], fields[i], "") for i in range(3)])
+  newline = tf.where(tf.strings.length(header) > 0, "\n", "")
+  return {"text": tf.strings.join([header, newline, features["content"]])}
+
+
+@seqio.map_over_dataset(num_seeds=1)
+def apply_fim(features, seed, fim_rate: float = 0.5, spm_rate: float = 0.5):
+  """With probability `fim_rate`, rewrites `text` as a fill-in-the-middle example.
+
+  The document is split at two uniformly random character positions into prefix P, middle M
+  and suffix S, then written PSM `<fim_prefix>P<fim_suffix>S<fim_middle>M` or, with probability
+  `spm_rate`, SPM (BigCode variant) `<fim_prefix><fim_suffix>S<fim_middle>PM`.
+  """
+  text = features["text"]
+  decide_seed, split_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+  decide = tf.random.stateless_uniform([2], seed=decide_seed)
+  length = tf.cast(tf.strings.length(text, unit="UTF8_CHAR"), tf.int64)
+  points = tf.random.stateless_uniform([2], seed=split_seed, minval=0, maxval=length + 1,
+                                       dtype=tf.int64)
+  low, high = tf.reduce_min(points), tf.reduce_max(points)
+  substr = lambda start, size: tf.strings.substr(
+      text, tf.cast(start, tf.int64), tf.cast(size, tf.int64), unit="UTF8_CHAR")
+  prefix, middle, suffix = substr(0, low), substr(low, high - low), substr(high, length - high)
+  psm = tf.strings.join([FIM_PREFIX, prefix, FIM_SUFFIX, suffix, FIM_MIDDLE, middle])
+  spm = tf.strings.join([FIM_PREFIX, FIM_SUFFIX, suffix, FIM_MIDDLE, prefix, middle])
+  fim_text = tf.where(decide[1] < spm_rate, spm, psm)
+  return {"text": tf.where(decide[0] < fim_rate, fim_text, text)}
+
+
+def tokenize_with_eos(dataset: tf.data.Dataset, output_features, sequence_length=None,
+                      batch_size: int = 16, parallel_calls: int = 2) -> tf.data.Dataset:
+  """`text` → `targets`: int32 [length] token ids followed by `<|endoftext|>` (id 0).
+
+  Documents longer than `sequence_length["targets"]` (when given) become consecutive pieces of
+  at most that length, so that packing keeps whole documents instead of truncating them; seqio
+  passes `sequence_length` (None for `run.py data show`, which shows whole documents).
+  Tokenizes `batch_size` documents per call so that the Rust tokenizer runs outside the GIL and
+  the per-call overhead is shared, with at most `parallel_calls` calls in flight: a mixture has
+  one such stage per language, and unbounded read-ahead in each would tokenize far ahead of
+  what is consumed. The order of examples is unchanged.
+  """
+  vocabulary = output_features["targets"].vocabulary
+  limit = int(sequence_length["targets"]) if sequence_length and sequence_length.get(
+      "targets") else None
+  eos = [tokenizer_lib.EOS_ID]
+
+  def encode(texts: np.ndarray):
+    ids = vocabulary.encode_batch([t.decode("utf-8") for t in texts])
+    flat = np.fromiter(itertools.chain.from_iterable(x + eos for x in ids), np.int32)
+    lengths = []
+    for x in ids:
+      n = len(x) + 1
+      if limit is None or n <= limit:
+        lengths.append(n)
+      else:
+        full, rest = divmod(n, limit)
+        lengths.extend([limit] * full + ([rest] if rest else []))
+    return flat, np.asarray(lengths, np.int64)
+
+  def encode_batch(batch):
+    flat, lengths = tf.numpy_function(encode, [batch["text"]], [tf.int32, tf.int64],
+                                      stateful=False)
+    flat.set_shape([None])
+    lengths.set_shape([None])
+    return {"targets": tf.RaggedTensor.from_row_lengths(flat, lengths)}
+
+  batched = dataset.map(lambda x: {"text": x["text"]}).batch(batch_size)
+  encoded = batched.map(encode_batch, num_parallel_calls=parallel_calls)
+  return encoded.unbatch().map(lambda x: {"targets": _dense(x["targets"])})
+
+
+def _dense(t):
+  return t.to_tensor() if isinstance(t, tf.RaggedTensor) else t
