@@ -1,7 +1,10 @@
 """Loads HF directories onto a simulated 8-device mesh (data 2 × fsdp 2 × tensor 2) and prints
 a JSON report; run by test_mesh.py in its own process (the device count is fixed at JAX start).
 
-    python tests/convert/mesh_worker.py HF_DIR [HF_DIR ...]
+    python tests/convert/mesh_worker.py OUT_DIR HF_DIR [HF_DIR ...]
+
+Also converts the first HF_DIR with `run.py convert --gin_file=gin/mesh/cpu_sim8.gin` into
+OUT_DIR and reports whether the checkpoint restores to the single-device parameters.
 """
 
 import os
@@ -17,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from starjax.convert import hf, safetensors_io
+from starjax.convert import cli, hf, safetensors_io
+from starjax.infer.loading import load_checkpoint
 from starjax.sharding import MeshConfig
 
 READS: list[tuple[str, tuple]] = []
@@ -52,5 +56,17 @@ def report(path: str) -> dict:
           "reads": [(name, list(shape), list(full_shapes[name])) for name, shape in READS]}
 
 
+def converted_on_mesh_equals_single_device(hf_dir: str, out: str) -> bool:
+  code = cli.main("convert", [f"--from_hf={hf_dir}", f"--out={out}",
+                              "--gin_file=gin/mesh/cpu_sim8.gin"])
+  restored = load_checkpoint(out)[1]
+  single = nnx.to_pure_dict(nnx.state(hf.load_pretrained(hf_dir)))
+  return code == 0 and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in
+                           zip(jax.tree.leaves(restored), jax.tree.leaves(single)))
+
+
 if __name__ == "__main__":
-  print(json.dumps({path: report(path) for path in sys.argv[1:]}))
+  out_dir, *hf_dirs = sys.argv[1:]
+  result = {path: report(path) for path in hf_dirs}
+  result["cli_equal"] = converted_on_mesh_equals_single_device(hf_dirs[0], out_dir)
+  print(json.dumps(result))

@@ -11,14 +11,16 @@ from starjax import ROOT
 
 
 @pytest.fixture(scope="module")
-def mesh_report(hf_dirs):
+def mesh_report(hf_dirs, tmp_path_factory):
   paths = {kind: path for kind, (path, _) in hf_dirs.items()}
-  result = subprocess.run([sys.executable, "tests/convert/mesh_worker.py", *paths.values()],
+  out = str(tmp_path_factory.mktemp("mesh") / "converted")
+  result = subprocess.run([sys.executable, "tests/convert/mesh_worker.py", out, *paths.values()],
                           cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
                           text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(result.stdout.strip().splitlines()[-1])
-  return {kind: report[path] for kind, path in paths.items()}
+  return dict({kind: report[path] for kind, path in paths.items()},
+              cli_equal=report["cli_equal"])
 
 
 @pytest.mark.parametrize("kind", ["gpt_bigcode_mqa", "gpt_bigcode_mha", "starcoder2"])
@@ -40,3 +42,8 @@ def test_each_device_reads_only_the_region_of_its_shard(mesh_report, kind, tenso
   assert reads
   for shape, full in reads:
     assert shape[0] * shape[1] * 4 <= full[0] * full[1], (tensor, shape, full)
+
+
+def test_cli_conversion_on_a_mesh_writes_the_same_checkpoint(mesh_report):
+  """run.py convert --gin_file=gin/mesh/cpu_sim8.gin: sharded arrays saved, restored whole."""
+  assert mesh_report["cli_equal"]
