@@ -73,6 +73,8 @@ def main():
                       help="also measure starcoderbase_1b (bf16, remat) on the accelerator")
   parser.add_argument("--gpu_batch_size", type=int, default=8)
   parser.add_argument("--gpu_seq_len", type=int, default=2048)
+  parser.add_argument("--gpu_remat", default="minimal", help="none | minimal | full")
+  parser.add_argument("--gpu_attention", default="auto", help="DecoderConfig.attention_impl")
   args = parser.parse_args()
 
   import jax  # pylint: disable=import-outside-toplevel
@@ -92,11 +94,14 @@ def main():
                    peak_flops=peak * jax.device_count(), peak_source=source)
   if args.gpu_mfu:
     gin_config.parse(["gin/models/starcoderbase_1b.gin"], [], finalize=False)
-    big = dataclasses.replace(DecoderConfig(), dtype="bfloat16", remat_policy="minimal")
+    big = dataclasses.replace(DecoderConfig(), dtype="bfloat16", remat_policy=args.gpu_remat,
+                              attention_impl=args.gpu_attention)
     gpu = benchmarking.measure(big, batch_size=args.gpu_batch_size, seq_len=args.gpu_seq_len,
                                steps=args.steps, warmup=args.warmup)
     results.update(gpu_1b_tokens_per_second=gpu["tokens_per_second"], gpu_1b_mfu=gpu["mfu"],
-                   gpu_1b_batch=args.gpu_batch_size, gpu_1b_seq_len=args.gpu_seq_len)
+                   gpu_1b_batch=args.gpu_batch_size, gpu_1b_seq_len=args.gpu_seq_len,
+                   gpu_1b_remat=args.gpu_remat, gpu_1b_attention=args.gpu_attention,
+                   gpu_1b_step_seconds=gpu["step_seconds"])
   print(json.dumps(results, indent=1))
   if "ratio" in results:
     print(f"\nstarjax {results['starjax_tokens_per_second']:,.0f} tok/s vs transformers+torch "

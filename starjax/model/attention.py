@@ -2,9 +2,10 @@
 
 The mask is derived, inside the attention, from token indices and segment ids, so it never
 lets a token see the future, another packed document, padding, or (with a sliding window)
-tokens more than `window - 1` behind it. Plain causal/windowed masks go to
-jax.nn.dot_product_attention's fused kernels (cuDNN flash on GPU); anything else uses its XLA
-path with an explicit mask; dropout on attention probabilities uses the einsum path here.
+tokens more than `window - 1` behind it. Full forward passes go to
+jax.nn.dot_product_attention's fused kernels (cuDNN flash on GPU, packed segments as a mask on
+top of its causal masking); decoding with a KV cache and CPU use its XLA path with an explicit
+mask; dropout on attention probabilities uses the einsum path here.
 """
 
 from __future__ import annotations
@@ -69,18 +70,30 @@ def dot_product_attention(q, k, v, info: MaskInfo, *, sliding_window: int | None
   if implementation == "einsum" or use_dropout:
     return _einsum_attention(q, k, v, attention_mask(info, sliding_window),
                              dropout_rate if use_dropout else 0.0, dropout_key)
-  if implementation == "pallas" or (
-      implementation == "auto" and jax.default_backend() == "gpu" and info.self_attention
-      and not info.plain_causal and sliding_window is None and _pallas_fits(q)):
+  if implementation == "pallas":
+    if sliding_window is not None or not info.self_attention or not _pallas_fits(q):
+      raise ValueError("attention_impl='pallas' serves full forward passes without a sliding "
+                       "window, at lengths up to 128 or multiples of 128")
     return _pallas_flash_attention(q, k, v, info.q_segment_ids)
+  if (implementation == "auto" and jax.default_backend() == "gpu" and info.self_attention
+      and not info.plain_causal):
+    # Measured on an H200 (BENCHMARKS.md): cuDNN with the segment mask beats the Pallas kernel.
+    implementation = "cudnn"
   if info.plain_causal:
     window = (sliding_window - 1, 0) if sliding_window is not None else None
     impl = None if implementation == "auto" else implementation
     return jax.nn.dot_product_attention(q, k, v, is_causal=True, local_window_size=window,
                                         implementation=impl)
   if implementation == "cudnn":
-    raise ValueError("attention_impl='cudnn' cannot express packed segments, padding or a KV "
-                     "cache; use 'auto' (falls back to XLA for those)")
+    # cuDNN flash attention with the segment mask as an additive bias on top of its own
+    # causal (and window) masking: packed sequences without materialising the logits.
+    if not info.self_attention:
+      raise ValueError("attention_impl='cudnn' serves full forward passes; decoding with a KV "
+                       "cache needs 'auto' or 'xla'")
+    same_segment = info.q_segment_ids[:, None, :, None] == info.kv_segment_ids[:, None, None, :]
+    window = (sliding_window - 1, 0) if sliding_window is not None else None
+    return jax.nn.dot_product_attention(q, k, v, mask=same_segment, is_causal=True,
+                                        local_window_size=window, implementation="cudnn")
   return jax.nn.dot_product_attention(q, k, v, mask=attention_mask(info, sliding_window),
                                       implementation="xla")
 

@@ -47,10 +47,10 @@ class DecoderConfig:
     dtype: compute dtype of matmuls and activations (LayerNorm, softmax, logits stay fp32).
     remat_policy: 'none' saves every activation; 'minimal' recomputes all but the matmul
       outputs without batch dimensions; 'full' recomputes the whole block in the backward pass.
-    attention_impl: 'auto' picks per call: on GPU, packed training sequences go to a
-      segment-aware Pallas flash kernel and plain causal/windowed ones to cuDNN flash
-      (jax.nn.dot_product_attention); everything else (KV cache, windows with packing, CPU)
-      to XLA with an explicit mask. 'xla'/'cudnn'/'pallas' force one; 'einsum' is the explicit
+    attention_impl: 'auto' picks per call: on GPU, full forward passes go to cuDNN flash
+      attention (jax.nn.dot_product_attention; packed segments as a mask on top of its causal
+      and window masking); everything else (KV cache, CPU) to XLA with an explicit mask.
+      'pallas' is a segment-aware Triton flash kernel (slower than cuDNN on an H200). 'xla'/'cudnn'/'pallas' force one; 'einsum' is the explicit
       fallback (also used for attention-probability dropout).
   """
 
