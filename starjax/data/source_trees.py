@@ -216,9 +216,12 @@ def _dpkg_owners() -> dict[str, str]:
 
 @functools.lru_cache(maxsize=None)
 def _debian_license(package: str) -> Optional[License]:
-  """The license of the `Files: *` paragraph of a machine-readable copyright file, else the
-  license recognised in the copyright text."""
-  text = _read_text(f"/usr/share/doc/{package}/copyright", limit=200000)
+  return debian_copyright_license(_read_text(f"/usr/share/doc/{package}/copyright", 200000))
+
+
+def debian_copyright_license(text: str) -> Optional[License]:
+  """The license of the `Files: *` paragraph of a machine-readable (DEP-5) copyright file, else
+  the license recognised in the copyright text; None if there is none."""
   if not text:
     return None
   if re.match(r"\s*Format:", text):

@@ -76,8 +76,8 @@ class StarCoderVocabulary(seqio.Vocabulary):
   def _encode_tf(self, s: tf.Tensor) -> tf.Tensor:
     """Scalar string → int32 [length]."""
     ids = tf.numpy_function(
-        lambda b: np.asarray(self._encode(b.decode("utf-8")), np.int32), [s], tf.int32,
-        stateful=False)
+        lambda b: np.asarray(self._encode(np.asarray(b).item().decode("utf-8")), np.int32), [s],
+        tf.int32, stateful=False)
     ids.set_shape([None])
     return ids
 
