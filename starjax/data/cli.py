@@ -93,7 +93,6 @@ def _build_local(args, vocab_note: str) -> int:
   print(f"  {len(enough)} languages with at least 20 files")
   vocab_size = tokenizer_lib.local_vocab_size()
   path = tokenizer_lib.ensure_tokenizer(vocab_size, corpus=corpus)
-  corpus_stats.local_token_estimates(corpus, path)  # mixture weights, cached for training
   print(f"tokenizer ({vocab_size} tokens): {path} {vocab_note}".rstrip())
   return 0
 

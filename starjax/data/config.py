@@ -81,7 +81,7 @@ class TokenizerOptions:
 
 @gin.configurable(module="starjax.data")
 def local_tokenizer(vocab_size: Optional[int] = None,
-                    max_training_bytes: Optional[int] = 256 << 20) -> TokenizerOptions:
+                    max_training_bytes: Optional[int] = 64 << 20) -> TokenizerOptions:
   """The byte-level BPE trained on the local corpus.
 
   Args:

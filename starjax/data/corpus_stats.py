@@ -9,6 +9,8 @@ runs on the same data.
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import json
 import os
@@ -104,7 +106,8 @@ def local_token_estimates(corpus: str, tokenizer_path: str,
 def stack_token_estimates(by_language: Mapping[str, Sequence[str]], tokenizer_path: str,
                           cache_dir: str, sample_bytes: int = 1 << 20) -> dict[str, float]:
   """{language: estimated tokens} of The Stack shards: content bytes from parquet metadata
-  (no data read) times tokens per byte of a sample of the language's first file."""
+  (no data read) times tokens per byte of the first `sample_bytes` of the language's first file
+  (Stack shards are not ordered by anything that changes tokens per byte)."""
   files = sorted({p for paths in by_language.values() for p in paths})
 
   def compute():
@@ -112,9 +115,8 @@ def stack_token_estimates(by_language: Mapping[str, Sequence[str]], tokenizer_pa
     out = {}
     for language, paths in sorted(by_language.items()):
       total = sum(_content_bytes(p, language) for p in paths)
-      first = paths[:1]
-      ratio = _tokens_per_byte(tokenizer, _sample(first, _content_bytes(first[0], language),
-                                                  sample_bytes, language))
+      ratio = _tokens_per_byte(tokenizer, _sample(paths[:1], sample_bytes, sample_bytes,
+                                                  language))
       out[language] = ratio * total
     return out
 
@@ -130,10 +132,20 @@ def _content_bytes(path: str, language: str) -> float:
   index = shard.schema_arrow.get_field_index(shards.CONTENT)
   total = sum(metadata.row_group(g).column(index).total_uncompressed_size
               for g in range(metadata.num_row_groups))
-  if shards.LANG in shard.schema_arrow.names and metadata.num_rows:
-    langs = shard.read(columns=[shards.LANG]).column(shards.LANG).to_pylist()
-    total *= sum(1 for l in langs if l == language) / metadata.num_rows
+  languages = _row_languages(path)
+  if languages is not None and metadata.num_rows:
+    total *= languages.get(language, 0) / metadata.num_rows
   return float(total)
+
+
+@functools.lru_cache(maxsize=4096)
+def _row_languages(path: str) -> Optional[dict[str, int]]:
+  """{language: rows} of a file with a `lang` column (read once), else None."""
+  shard = shards.open_shard(path)
+  if shards.LANG not in shard.schema_arrow.names:
+    return None
+  return dict(collections.Counter(shard.read(columns=[shards.LANG]).column(
+      shards.LANG).to_pylist()))
 
 
 def local_token_counts(corpus: str, tokenizer_path: str, progress: bool = True) -> dict:

@@ -26,6 +26,8 @@ from starjax.data.errors import DataError
 from starjax.data.packing import MODEL_FEATURES, EosZeroDecoderFeatureConverter
 
 _VALIDATION_SEED = 0
+# Bound at import: a generator closed during interpreter shutdown must not look up `tf`.
+_OpError = tf.errors.OpError
 
 
 def _dataset(name: str, *, split: str, seq_len: int, seed: int, shuffle: bool,
@@ -50,7 +52,7 @@ def _numpy_batches(ds: tf.data.Dataset, name: str) -> Iterator[dict[str, np.ndar
   try:
     for batch in ds.as_numpy_iterator():
       yield {k: np.asarray(batch[k], np.int32) for k in MODEL_FEATURES}
-  except tf.errors.OpError as e:
+  except _OpError as e:
     # A DataError raised inside a tf.data generator arrives wrapped; keep its message.
     message = e.message.strip().splitlines()
     detail = next((l for l in reversed(message) if "DataError" in l), message[-1] if message

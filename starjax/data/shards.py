@@ -76,7 +76,8 @@ def _column(batch: pa.RecordBatch, name: str, default):
 
 def iter_documents(path: str, *, language: Optional[str] = None,
                    keep: Optional[Callable[[str, str], bool]] = None,
-                   batch_rows: int = _BATCH_ROWS) -> Iterator[DocumentBatch]:
+                   batch_rows: int = _BATCH_ROWS,
+                   counts: Optional[collections.Counter] = None) -> Iterator[DocumentBatch]:
   """Streams the usable rows of one shard.
 
   Args:
@@ -85,6 +86,8 @@ def iter_documents(path: str, *, language: Optional[str] = None,
       taken to be all of that language: the folder layout).
     keep: optional predicate on (repository, path), e.g. the train/validation split.
     batch_rows: rows per record batch read.
+    counts: if given, receives `usable` (rows with valid content, before `keep`) and the skip
+      reasons of this call.
   Yields:
     DocumentBatch of the rows kept. Null, empty and non-UTF-8 content is skipped and counted in
     `SKIPPED[(path, reason)]`.
@@ -115,6 +118,7 @@ def iter_documents(path: str, *, language: Optional[str] = None,
           skipped["non_utf8"] += 1
           continue
         repo, repo_path = repo or "", repo_path or ""
+        skipped["usable"] += 1
         if keep is not None and not keep(repo, repo_path):
           continue
         out.content.append(content)
@@ -127,6 +131,10 @@ def iter_documents(path: str, *, language: Optional[str] = None,
     raise DataError(f"{path}: corrupt parquet data ({e}). Re-download it or remove it from the "
                     "data directory.") from e
   finally:
+    usable = skipped.pop("usable", 0)
+    if counts is not None:
+      counts.update(skipped)
+      counts["usable"] += usable
     if skipped:
       with _SKIPPED_LOCK:
         for reason, n in skipped.items():

@@ -7,6 +7,7 @@ shuffled (seeded) and interleaved. With several processes, each reads its own su
 
 from __future__ import annotations
 
+import collections
 from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -84,15 +85,15 @@ class ParquetCodeSource(seqio.DataSource):
 
     def read(path: bytes):
       path = path.decode()
-      rows = 0
-      for batch in shards.iter_documents(path, language=language, keep=keep):
-        rows += len(batch.content)
+      counts = collections.Counter()
+      for batch in shards.iter_documents(path, language=language, keep=keep, counts=counts):
         yield {"content": batch.content, "max_stars_repo_name": batch.repo,
                "max_stars_repo_path": batch.path,
                "max_stars_count": np.asarray(batch.stars, np.int64)}
-      skipped = shards.skipped_summary([path])
-      if rows == 0 and skipped and keep is None:
-        raise DataError(f"{path}: every row was skipped ({skipped}); is this the right data?")
+      usable = counts.pop("usable", 0)
+      if usable == 0 and counts:  # rows were there, none of them usable: wrong data
+        raise DataError(f"{path}: every row was skipped ({dict(counts)}); is this the right "
+                        "data?")
 
     ds = files_ds.interleave(
         lambda path: tf.data.Dataset.from_generator(read, args=(path,),

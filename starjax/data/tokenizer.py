@@ -140,6 +140,8 @@ def ensure_tokenizer(vocab_size: Optional[int] = None, *, corpus: Optional[str] 
                      progress: bool = True) -> str:
   """Trains the local tokenizer unless it is cached; returns the `tokenizer.json` path.
 
+  Also computes (or reuses) the per-language token estimates that weight `local_code`.
+
   Args:
     vocab_size: None means local_vocab_size() (gin).
     corpus: a built local corpus directory; None means the one under the cache root.
@@ -149,12 +151,15 @@ def ensure_tokenizer(vocab_size: Optional[int] = None, *, corpus: Optional[str] 
   cache_dir = config.data_paths().cache_dir
   corpus = corpus or local_corpus.corpus_dir(cache_dir)
   path = local_tokenizer_path(vocab_size, corpus)
-  if os.path.isfile(path):
-    return path
-  if progress:
-    print(f"training a {vocab_size}-token byte-level BPE on {corpus} → {path}", file=sys.stderr)
-  train_tokenizer(corpus_documents(corpus, "train", config.local_tokenizer().max_training_bytes,
-                                   progress=progress), vocab_size, path)
+  if not os.path.isfile(path):
+    if progress:
+      print(f"training a {vocab_size}-token byte-level BPE on {corpus} → {path}",
+            file=sys.stderr)
+    train_tokenizer(corpus_documents(corpus, "train", config.local_tokenizer().max_training_bytes,
+                                     progress=progress), vocab_size, path)
+  # The mixture weights (cached next to the tokenizer), so that training starts without delay.
+  from starjax.data import corpus_stats  # pylint: disable=import-outside-toplevel
+  corpus_stats.local_token_estimates(corpus, path)
   return path
 
 

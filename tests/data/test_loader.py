@@ -119,3 +119,18 @@ def test_a_corrupt_shard_is_named_before_training(stack_root, stack_tokenizer, t
        f"data_paths.stack_tokenizer='{stack_tokenizer}'")
   with pytest.raises(DataError, match="javascript/train-00000-of-00001.parquet: not a readable"):
     next(loader.train_batches("stack_javascript", seq_len=SEQ_LEN, batch_size=BATCH))
+
+
+def test_a_shard_whose_rows_are_all_unusable_is_an_error(stack_root, stack_tokenizer, tmp_path):
+  import pyarrow as pa
+  import pyarrow.parquet as pq
+  root = tmp_path / "stack"
+  shutil.copytree(stack_root, root)
+  bad = root / "data" / "javascript" / "train-00000-of-00001.parquet"
+  pq.write_table(pa.table({"content": pa.array(["caf\xe9 = 1".encode("latin-1")] * 5,
+                                               pa.binary())}), bad)
+  bind(f"data_paths.cache_dir='{tmp_path}'", f"data_paths.stack_dir='{root}'",
+       f"data_paths.stack_tokenizer='{stack_tokenizer}'")
+  with pytest.raises(DataError, match=r"train-00000-of-00001.parquet: every row was skipped "
+                                      r"\({'non_utf8': 5}\)"):
+    next(loader.train_batches("stack_javascript", seq_len=SEQ_LEN, batch_size=BATCH))
