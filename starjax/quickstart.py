@@ -64,7 +64,7 @@ def evaluate(model_dir: str, settings: dict) -> list[dict]:
   from starjax.eval.benchmarks import get_benchmark  # pylint: disable=import-outside-toplevel
   from starjax.eval.execution import evaluate_samples  # pylint: disable=import-outside-toplevel
   from starjax.eval.generation import (GenerationSettings,  # pylint: disable=import-outside-toplevel
-                                       generate_samples, task_subset)
+                                       first_fitting, generate_samples)
   from starjax.infer.generator import Generator  # pylint: disable=import-outside-toplevel
   generator = Generator.load(model_dir=model_dir)
   generation = GenerationSettings(num_samples=1, temperature=0.0,
@@ -73,7 +73,8 @@ def evaluate(model_dir: str, settings: dict) -> list[dict]:
                                   batch_size=settings["batch_size"])
   summaries = []
   for name in available_benchmarks(settings["benchmarks"]):
-    benchmark = task_subset(get_benchmark(name), None, settings["num_problems"])
+    benchmark = first_fitting(generator, get_benchmark(name), settings["num_problems"],
+                              generation)
     run_dir = os.path.join(model_dir, "eval", "quickstart", name)
     samples = generate_samples(generator, benchmark, os.path.join(run_dir, "samples.jsonl"),
                                generation)

@@ -115,6 +115,21 @@ def first_problems(benchmark: Benchmark, count: int) -> list[str]:
   return list(benchmark.problems)[:count]
 
 
+def first_fitting(generator: Generator, benchmark: Benchmark, count: int,
+                  settings: GenerationSettings) -> Benchmark:
+  """The first `count` problems whose prompt leaves room to generate within max_length and the
+  model's context: a fixed subset for small models (training hooks, the quickstart)."""
+  limit = min(settings.max_length, generator.tokens.config.max_seq_len)
+  chosen = []
+  for task_id, problem in benchmark.problems.items():
+    text = generation_prompt(problem, prompted=settings.prompted).rstrip()
+    if len(generator.encode(text)) < limit - 16:
+      chosen.append(task_id)
+    if len(chosen) == count:
+      break
+  return benchmark.subset(chosen)
+
+
 def task_subset(benchmark: Benchmark, task_ids: Iterable[str] | None, limit: int | None
                 ) -> Benchmark:
   if task_ids:

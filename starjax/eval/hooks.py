@@ -17,14 +17,15 @@ import gin
 from starjax.data.tokenizer import load_tokenizer
 from starjax.eval.benchmarks import get_benchmark
 from starjax.eval.execution import evaluate_samples
-from starjax.eval.generation import GenerationSettings, generate_samples, task_subset
+from starjax.eval.generation import GenerationSettings, first_fitting, generate_samples
 from starjax.infer.decoding import TokenGenerator
 from starjax.infer.generator import Generator
 
 
 @gin.configurable
 class PassAtOneHook:
-  """Greedy pass@1 on the first `num_problems` problems of a benchmark, every `every` steps.
+  """Greedy pass@1 on the first `num_problems` problems of a benchmark whose prompts fit the
+  model's context, every `every` steps.
 
   Results go to MODEL_DIR/eval/<benchmark>/step_<N>/ (samples, results.jsonl, summary.json);
   the hook returns {'<benchmark>_pass@1': value} for metrics.jsonl and TensorBoard.
@@ -55,9 +56,10 @@ class PassAtOneHook:
     return self._generator
 
   def __call__(self, step: int, params, trainer) -> dict:
-    benchmark = task_subset(get_benchmark(self.benchmark_name), None, self.num_problems)
-    out_dir = os.path.join(trainer.model_dir, "eval", self.benchmark_name, f"step_{step}")
     generator = self._generator_for(params, trainer)
+    benchmark = first_fitting(generator, get_benchmark(self.benchmark_name), self.num_problems,
+                              self.settings)
+    out_dir = os.path.join(trainer.model_dir, "eval", self.benchmark_name, f"step_{step}")
     samples = generate_samples(generator, benchmark, os.path.join(out_dir, "samples.jsonl"),
                                self.settings, progress=False)
     summary = evaluate_samples(benchmark, samples, out_dir, ks=(1,),
