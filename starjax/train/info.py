@@ -67,6 +67,10 @@ def describe(model_config: DecoderConfig, mesh_config: sharding.MeshConfig,
   }
 
 
+def _human(n: int) -> str:
+  return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.2f} M"
+
+
 def _gib(n: float) -> str:
   return f"{n / 2**30:,.2f} GiB"
 
@@ -79,7 +83,7 @@ def format_report(model_config: DecoderConfig, info: dict) -> str:
       f"vocab {c.vocab_size}, {c.position_embedding} positions"
       + (f", sliding window {c.sliding_window}" if c.sliding_window else "")
       + (", tied head" if c.tie_embeddings else ", untied head"),
-      f"parameters      {info['parameters']:,} ({info['parameters'] / 1e9:.2f} B)",
+      f"parameters      {info['parameters']:,} ({_human(info['parameters'])})",
       f"FLOPs/token     {info['flops_per_token_forward']:.4g} forward, "
       f"{info['flops_per_token_training']:.4g} training (seq_len {info['seq_len']}, causal "
       f"attention counted once)",
