@@ -22,6 +22,7 @@ import seqio
 import tensorflow as tf
 
 from starjax.data import tasks
+from starjax.data import tokenizer as tokenizer_lib
 from starjax.data.errors import DataError
 from starjax.data.packing import MODEL_FEATURES, EosZeroDecoderFeatureConverter
 
@@ -36,8 +37,7 @@ def _dataset(name: str, *, split: str, seq_len: int, seed: int, shuffle: bool,
     raise DataError(f"seq_len={seq_len}: must be positive (bind SEQ_LEN)")
   if not 0 <= shard_index < num_shards:
     raise DataError(f"shard_index={shard_index} is not in [0, num_shards={num_shards})")
-  tasks.register_tasks()
-  provider = tasks.get(name)
+  provider = _provider(name)
   ds = provider.get_dataset(
       sequence_length={"targets": seq_len}, split=split, shuffle=shuffle, seed=seed,
       shard_info=seqio.ShardInfo(shard_index, num_shards) if num_shards > 1 else None,
@@ -46,6 +46,18 @@ def _dataset(name: str, *, split: str, seq_len: int, seed: int, shuffle: bool,
   options = tf.data.Options()
   options.deterministic = True  # parallel stages must not reorder: batch i is a function of i
   return ds.with_options(options)
+
+
+def _provider(name: str):
+  """The registered task or mixture, with its tokenizer loaded (trained first if it is the
+  local one and missing), so that a missing tokenizer is reported here rather than from inside
+  a tf.data worker."""
+  tasks.register_tasks()
+  provider = tasks.get(name)
+  if all(task.name.startswith("local_") for task in seqio.get_subtasks(provider)):
+    tokenizer_lib.ensure_tokenizer(progress=True)
+  provider.output_features["targets"].vocabulary.tokenizer  # pylint: disable=pointless-statement
+  return provider
 
 
 def _numpy_batches(ds: tf.data.Dataset, name: str) -> Iterator[dict[str, np.ndarray]]:
@@ -117,6 +129,5 @@ def validation_batches(mixture_or_task_name: str, *, seq_len: int, batch_size: i
 
 def vocab_size(mixture_or_task_name: str) -> int:
   """Size of the vocabulary (tokenizer) of a task or mixture."""
-  tasks.register_tasks()
-  provider = tasks.get(mixture_or_task_name)
+  provider = _provider(mixture_or_task_name)
   return provider.output_features["targets"].vocabulary.vocab_size

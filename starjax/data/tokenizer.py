@@ -102,11 +102,16 @@ def local_vocab_size() -> int:
 
 
 def local_tokenizer_path(vocab_size: int, corpus: Optional[str] = None) -> str:
-  """Where the tokenizer for the local corpus and `vocab_size` is cached (keyed by both)."""
+  """Where the tokenizer for the local corpus and `vocab_size` is cached: keyed by both, and by
+  the training budget (`local_tokenizer.max_training_bytes`) when it limits the sample."""
   cache_dir = config.data_paths().cache_dir
   corpus = corpus or local_corpus.corpus_dir(cache_dir)
-  corpus_id = local_corpus.read_manifest(corpus)["corpus_id"]
-  return os.path.join(cache_dir, "tokenizers", f"local-{corpus_id[:16]}-v{vocab_size}",
+  manifest = local_corpus.read_manifest(corpus)
+  total = sum(e["bytes"] for e in manifest["languages"].values())
+  budget = config.local_tokenizer().max_training_bytes
+  sample = f"-s{budget}" if budget and budget < total else ""
+  return os.path.join(cache_dir, "tokenizers",
+                      f"local-{manifest['corpus_id'][:16]}-v{vocab_size}{sample}",
                       "tokenizer.json")
 
 

@@ -134,3 +134,14 @@ def test_a_shard_whose_rows_are_all_unusable_is_an_error(stack_root, stack_token
   with pytest.raises(DataError, match=r"train-00000-of-00001.parquet: every row was skipped "
                                       r"\({'non_utf8': 5}\)"):
     next(loader.train_batches("stack_javascript", seq_len=SEQ_LEN, batch_size=BATCH))
+
+
+def test_a_new_vocabulary_size_trains_its_tokenizer_on_first_use(local_build):
+  bind(f"data_paths.cache_dir='{local_build[0]}'", "VOCAB_SIZE=300")
+  assert loader.vocab_size("local_code") == 300  # the session corpus, a second tokenizer
+
+
+def test_a_missing_stack_tokenizer_is_reported_before_training(stack_root, tmp_path):
+  bind(f"data_paths.cache_dir='{tmp_path}'", f"data_paths.stack_dir='{stack_root}'")
+  with pytest.raises(DataError, match="data_paths.stack_tokenizer"):
+    loader.train_batches("stack_python", seq_len=SEQ_LEN, batch_size=BATCH).__next__()
