@@ -22,7 +22,6 @@ import seqio
 import tensorflow as tf
 
 from starjax.data import tasks
-from starjax.data import tokenizer as tokenizer_lib
 from starjax.data.errors import DataError
 from starjax.data.packing import MODEL_FEATURES, EosZeroDecoderFeatureConverter
 
@@ -38,6 +37,9 @@ def _dataset(name: str, *, split: str, seq_len: int, seed: int, shuffle: bool,
   if not 0 <= shard_index < num_shards:
     raise DataError(f"shard_index={shard_index} is not in [0, num_shards={num_shards})")
   provider = _provider(name)
+  if split not in provider.splits:
+    raise DataError(f"{name} has no {split} split (a language with a single file holds none "
+                    "out); validate on a mixture such as local_code")
   ds = provider.get_dataset(
       sequence_length={"targets": seq_len}, split=split, shuffle=shuffle, seed=seed,
       shard_info=seqio.ShardInfo(shard_index, num_shards) if num_shards > 1 else None,
@@ -49,13 +51,10 @@ def _dataset(name: str, *, split: str, seq_len: int, seed: int, shuffle: bool,
 
 
 def _provider(name: str):
-  """The registered task or mixture, with its tokenizer loaded (trained first if it is the
-  local one and missing), so that a missing tokenizer is reported here rather than from inside
-  a tf.data worker."""
+  """The registered task or mixture with its tokenizer loaded (the local one is trained on
+  first use), so that a missing tokenizer is reported here rather than from a tf.data worker."""
   tasks.register_tasks()
   provider = tasks.get(name)
-  if all(task.name.startswith("local_") for task in seqio.get_subtasks(provider)):
-    tokenizer_lib.ensure_tokenizer(progress=True)
   provider.output_features["targets"].vocabulary.tokenizer  # pylint: disable=pointless-statement
   return provider
 

@@ -50,8 +50,11 @@ class ParquetCodeSource(seqio.DataSource):
     self._language = language
     self._row_filters = dict(row_filters or {})
     self._shuffle_buffer_size = shuffle_buffer_size
-    super().__init__(splits=("train", "validation"), caching_permitted=False,
-                     performs_internal_shuffling=True)
+    # Only splits with files exist: a language with a single local file has no validation
+    # split, and mixtures skip it there instead of failing.
+    splits = ("train", "validation") if callable(files) else tuple(
+        split for split in ("train", "validation") if files.get(split))
+    super().__init__(splits=splits, caching_permitted=False, performs_internal_shuffling=True)
 
   @property
   def supports_arbitrary_sharding(self) -> bool:

@@ -79,8 +79,8 @@ def _register_local(options: config.PreprocessingOptions) -> None:
     return
   manifest = local_corpus.read_manifest(corpus)
   files = local_corpus.local_shards(corpus)
-  vocabulary = StarCoderVocabulary(
-      lambda: tokenizer_lib.local_tokenizer_path(tokenizer_lib.local_vocab_size(), corpus))
+  # Resolving the path trains the tokenizer if this corpus has none at VOCAB_SIZE yet.
+  vocabulary = StarCoderVocabulary(lambda: tokenizer_lib.ensure_tokenizer(corpus=corpus))
   names = {}
   for language in sorted(manifest["languages"]):
     if not files[language].get("train"):

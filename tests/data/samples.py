@@ -232,6 +232,8 @@ def write_source_tree(root):
   _write(os.path.join(root, "nodepkg", "package.json"),
          json.dumps({"name": "nodepkg", "license": "Apache-2.0"}))
   _write(os.path.join(root, "nodepkg", "index.js"), javascript(96))
+  _write(os.path.join(root, "mitpkg", "style", "only.css"),  # a language with a single file
+         "".join(f".card-{k} {{\n  margin: {k}px;\n  color: #333;\n}}\n" for k in range(9)))
 
 
 def stack_rows():

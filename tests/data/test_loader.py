@@ -63,6 +63,16 @@ def test_validation_batches_are_fixed_and_counted(local_env):
                                                    batch_size=BATCH), 3))
 
 
+def test_languages_without_validation_files_are_left_out_of_mixture_validation(local_env):
+  batches = loader.validation_batches("local_code", seq_len=SEQ_LEN, batch_size=BATCH,
+                                      num_batches=2)
+  assert len(batches) == 2
+  with pytest.raises(DataError, match="local_css has no validation split"):
+    loader.validation_batches("local_css", seq_len=SEQ_LEN, batch_size=BATCH, num_batches=1)
+  assert next(loader.train_batches("local_css", seq_len=SEQ_LEN, batch_size=1))[
+      "decoder_segment_ids"].any()
+
+
 def test_the_mixture_weights_languages_by_tokens(local_env):
   tasks.register_tasks()
   mixture = seqio.get_mixture_or_task("local_code")
