@@ -20,7 +20,7 @@ import sys
 import gin
 
 from starjax import gin_config
-from starjax.data import config, corpus_stats, local_corpus
+from starjax.data import config, corpus_stats, local_corpus, mixing
 from starjax.data import tokenizer as tokenizer_lib
 from starjax.data.errors import DataError
 
@@ -102,11 +102,15 @@ def _stats(args) -> int:
   manifest = local_corpus.read_manifest(corpus)
   path = tokenizer_lib.ensure_tokenizer(corpus=corpus)
   counts = corpus_stats.local_token_counts(corpus, path, progress=not args.json)
+  # The rates `local_code` samples with (from the cached estimates, as training uses them).
+  weighting = config.mixture_weighting()
+  rates = mixing.mixture_rates(corpus_stats.local_token_estimates(corpus, path),
+                               weighting.alpha, weighting.cap)
   languages = {}
   for language, entry in sorted(manifest["languages"].items()):
     languages[language] = {k: entry[k] for k in ("files", "validation_files", "bytes",
                                                  "validation_bytes")}
-    languages[language].update(counts[language])
+    languages[language].update(counts[language], mixture_rate=rates.get(language, 0.0))
   if args.json:
     print(json.dumps({"languages": languages, "corpus_path": corpus, "tokenizer_path": path,
                       "vocab_size": tokenizer_lib.load_tokenizer(path).get_vocab_size(),
@@ -114,11 +118,12 @@ def _stats(args) -> int:
                      indent=1, sort_keys=True))
     return 0
   print(f"corpus: {corpus}\ntokenizer: {path}")
-  print(f"{'language':<18}{'files':>8}{'MB':>10}{'tokens':>14}{'bytes/token':>13}")
+  print(f"{'language':<18}{'files':>8}{'MB':>10}{'tokens':>14}{'bytes/token':>13}"
+        f"{'local_code %':>14}")
   for language, e in sorted(languages.items(), key=lambda kv: -kv[1]["tokens"]):
     ratio = e["bytes"] / e["tokens"] if e["tokens"] else float("nan")
     print(f"{language:<18}{e['files']:>8}{e['bytes'] / 1e6:>10.2f}{e['tokens']:>14,}"
-          f"{ratio:>13.2f}")
+          f"{ratio:>13.2f}{100 * e['mixture_rate']:>14.3f}")
   total = {k: sum(e[k] for e in languages.values()) for k in ("files", "bytes", "tokens",
                                                               "roundtrip_failures")}
   print(f"{'total':<18}{total['files']:>8}{total['bytes'] / 1e6:>10.2f}{total['tokens']:>14,}")

@@ -21,6 +21,7 @@ def test_stats_json_reports_languages_and_paths(capsys, local_build):
   python = stats["languages"]["python"]
   assert python["files"] >= 3 and python["bytes"] > 0 and python["tokens"] > 0
   assert sum(e["roundtrip_failures"] for e in stats["languages"].values()) == 0
+  assert sum(e["mixture_rate"] for e in stats["languages"].values()) == pytest.approx(1.0)
   assert stats["tokenizer_path"].endswith(f"-v{VOCAB_SIZE}/tokenizer.json")
 
 
