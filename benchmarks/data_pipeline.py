@@ -59,7 +59,8 @@ def main() -> int:
   import gin  # pylint: disable=import-outside-toplevel
   seq_len = args.seq_len or gin.query_parameter("DecoderConfig.max_seq_len")
 
-  from starjax.data import ensure_local_corpus, ensure_tokenizer  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from starjax.data import ensure_local_corpus, ensure_tokenizer
   ensure_local_corpus(progress=True)
   tokenizer_started = time.perf_counter()
   tokenizer = ensure_tokenizer(progress=True)
@@ -77,7 +78,8 @@ def main() -> int:
   if args.skip_train:
     return 0
   try:
-    from starjax.train.benchmarking import train_tokens_per_second  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from starjax.train.benchmarking import train_tokens_per_second
   except ImportError:
     print("starjax.train.benchmarking.train_tokens_per_second is not available: pipeline only")
     return 0
