@@ -119,7 +119,8 @@ def _register_stack(options: config.PreprocessingOptions) -> None:
     if name in names:
       raise DataError(f"{paths.stack_dir}: languages {names[name]!r} and {language!r} both map "
                       f"to task {name}; rename one folder")
-    mixed = any(shards.LANG in shards.open_shard(p).schema_arrow.names for p in language_files)
+    # Files of one layout share a schema: the first tells whether rows carry their language.
+    mixed = shards.LANG in shards.open_shard(language_files[0]).schema_arrow.names
     source = ParquetCodeSource(
         f"The Stack {paths.stack_dir} ({language})",
         {"train": language_files, "validation": language_files},
