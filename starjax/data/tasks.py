@@ -119,8 +119,10 @@ def _register_stack(options: config.PreprocessingOptions) -> None:
     if name in names:
       raise DataError(f"{paths.stack_dir}: languages {names[name]!r} and {language!r} both map "
                       f"to task {name}; rename one folder")
-    # Files of one layout share a schema: the first tells whether rows carry their language.
-    mixed = shards.LANG in shards.open_shard(language_files[0]).schema_arrow.names
+    # Files of one layout share a schema, and discover_stack lists folder files before loose
+    # ones: the first and last file tell whether rows carry their language.
+    mixed = any(shards.LANG in shards.open_shard(p).schema_arrow.names
+                for p in {language_files[0], language_files[-1]})
     source = ParquetCodeSource(
         f"The Stack {paths.stack_dir} ({language})",
         {"train": language_files, "validation": language_files},
