@@ -175,7 +175,7 @@ def explain_gin_error(error: Exception) -> str:
 
 def _registered_configurables():
   registry = gin.config._REGISTRY  # pylint: disable=protected-access
-  for selector in registry:
+  for selector, _ in registry.items():
     yield selector.rsplit(".", 1)[0] if "." in selector else "", selector.rsplit(".", 1)[-1]
 
 

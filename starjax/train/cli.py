@@ -18,6 +18,9 @@ from starjax import gin_config
 def initialize_distributed(args) -> None:
   """Joins a multi-process run when asked to; single-process runs skip this."""
   import jax  # pylint: disable=import-outside-toplevel
+  if args.coordinator_address or args.multihost:
+    # CPU-only processes (tests, laptops simulating a pod) need a collectives backend.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if args.coordinator_address:
     jax.distributed.initialize(coordinator_address=args.coordinator_address,
                                num_processes=args.num_processes, process_id=args.process_id)

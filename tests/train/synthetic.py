@@ -43,21 +43,25 @@ def synthetic_batch(index: int, *, seq_len: int, batch_size: int, seed: int = 0,
 def synthetic_batches(name: str, *, seq_len: int, batch_size: int, seed: int = 0,
                       shard_index: int = 0, num_shards: int = 1, start_batch: int = 0,
                       vocab_size: int = 128):
-  del name, num_shards
+  del name
   index = start_batch
   while True:
-    yield synthetic_batch(index, seq_len=seq_len, batch_size=batch_size, seed=seed,
-                          shard_index=shard_index, vocab_size=vocab_size)
+    # The global batch is the same however many processes share it; each takes its rows.
+    full = synthetic_batch(index, seq_len=seq_len, batch_size=batch_size * num_shards,
+                           seed=seed, vocab_size=vocab_size)
+    rows = slice(shard_index * batch_size, (shard_index + 1) * batch_size)
+    yield {k: v[rows] for k, v in full.items()}
     index += 1
 
 
 @gin.configurable
 def synthetic_validation(name: str, *, seq_len: int, batch_size: int, num_batches: int,
                          shard_index: int = 0, num_shards: int = 1, vocab_size: int = 128):
-  del name, num_shards
-  return [synthetic_batch(10_000 + i, seq_len=seq_len, batch_size=batch_size, seed=99,
-                          shard_index=shard_index, vocab_size=vocab_size)
-          for i in range(num_batches)]
+  del name
+  rows = slice(shard_index * batch_size, (shard_index + 1) * batch_size)
+  return [{k: v[rows] for k, v in synthetic_batch(
+      10_000 + i, seq_len=seq_len, batch_size=batch_size * num_shards, seed=99,
+      vocab_size=vocab_size).items()} for i in range(num_batches)]
 
 
 class SigtermAt:
