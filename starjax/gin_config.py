@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import inspect
+import re
 import importlib
 import os
 from typing import Sequence
@@ -161,16 +163,37 @@ def parse(files: Sequence[str], bindings: Sequence[str], *, finalize: bool = Tru
 
 
 def explain_gin_error(error: Exception) -> str:
-  """Turns gin's message into one that suggests the configurable the user probably meant."""
+  """Turns gin's message into one that suggests what the user probably meant."""
   message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-  if "No configurable matching" in message:
-    wanted = message.split("'")[1] if "'" in message else ""
+  message = message.rstrip(".")
+  unknown = re.search(r"No configurable matching '([^']*)'", message)
+  configurable = re.search(r"Configurable '([^']*)'", message)
+  parameter = re.search(r"parameter named '([^']*)'", message)
+  message += "."
+  if unknown:
     names = sorted({name for _, name in _registered_configurables()})
-    close = difflib.get_close_matches(wanted.split(".")[-1], names, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(unknown.group(1).split(".")[-1], names, n=3, cutoff=0.5)
     if close:
-      message += f". Close matches: {', '.join(close)}"
-    message += ". `python run.py info --gin_file=...` shows a working configuration."
-  return message
+      message += f" Did you mean {', '.join(close)}?"
+  elif configurable and parameter:
+    parameters = _parameters_of(configurable.group(1))
+    close = difflib.get_close_matches(parameter.group(1), parameters, n=3, cutoff=0.5)
+    if close:
+      message += f" Did you mean {', '.join(close)}?"
+    elif parameters:
+      message += f" Its parameters: {', '.join(parameters)}."
+  return message + " `python run.py info --gin_file=...` shows a working configuration."
+
+
+def _parameters_of(name: str) -> list[str]:
+  registry = gin.config._REGISTRY  # pylint: disable=protected-access
+  for selector, configurable in registry.items():
+    if selector == name or selector.endswith("." + name):
+      try:
+        return sorted(inspect.signature(configurable.wrapped).parameters)
+      except (TypeError, ValueError, AttributeError):
+        return []
+  return []
 
 
 def _registered_configurables():
