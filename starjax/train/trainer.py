@@ -230,27 +230,61 @@ class Trainer:
     return per_device * jax.device_count()
 
 
-def _prefetch(iterator: Iterator[dict], convert: Callable[[dict], dict], depth: int = 2):
-  """Runs the input pipeline (and host→device transfer) in a thread, `depth` batches ahead."""
-  q: queue.Queue = queue.Queue(maxsize=depth)
-  done = object()
+class Prefetcher:
+  """Runs the input pipeline (and host→device transfer) in a thread, `depth` batches ahead.
 
-  def work():
+  close() stops the thread and closes the source iterator, so that a tf.data pipeline is torn
+  down while the interpreter is still whole.
+  """
+
+  def __init__(self, iterator: Iterator[dict], convert: Callable[[dict], dict], depth: int = 2):
+    self._iterator = iterator
+    self._queue: queue.Queue = queue.Queue(maxsize=depth)
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._work, args=(convert,), daemon=True,
+                                    name="starjax-prefetch")
+    self._thread.start()
+
+  def _work(self, convert):
     try:
-      for item in iterator:
-        q.put(convert(item))
+      for item in self._iterator:
+        if not self._put(convert(item)):
+          break
+      else:
+        self._put(RuntimeError("the batch source ended; training needs an infinite stream "
+                               "(starjax.data.loader.train_batches repeats its data)"))
     except BaseException as e:  # surfaced in the training thread
-      q.put(e)
-    q.put(done)
+      self._put(e)
+    finally:
+      close = getattr(self._iterator, "close", None)
+      if close is not None:
+        close()
 
-  threading.Thread(target=work, daemon=True, name="starjax-prefetch").start()
-  while True:
-    item = q.get()
-    if item is done:
-      return
+  def _put(self, item) -> bool:
+    while not self._stop.is_set():
+      try:
+        self._queue.put(item, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict:
+    item = self._queue.get()
     if isinstance(item, BaseException):
       raise item
-    yield item
+    return item
+
+  def close(self) -> None:
+    self._stop.set()
+    while self._thread.is_alive():
+      try:
+        self._queue.get(timeout=0.1)
+      except queue.Empty:
+        pass
 
 
 @gin.configurable
@@ -337,7 +371,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
                          num_shards=jax.process_count(), start_batch=data_position)
   to_device = lambda b: sharding.shard_batch({k: b[k] for k in FEATURES},  # noqa: E731
                                              trainer.batch_sharding)
-  batches = _prefetch(iter(batches), to_device)
+  batches = Prefetcher(iter(batches), to_device)
   validation = None
   if eval_every and validation_source is not None:
     validation = validation_source(mixture_or_task_name, seq_len=seq_len,
@@ -413,6 +447,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
                     checkpointer.directory)
         raise Preempted(step)
   finally:
+    batches.close()
     if bar is not None:
       bar.close()
     checkpointer.close()
