@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import threading
 from typing import Callable
 
 import seqio
@@ -139,10 +140,17 @@ def _register_stack(options: config.PreprocessingOptions) -> None:
 def register_tasks() -> list[str]:
   """(Re)registers starjax's tasks and mixtures from the current gin config.
 
+  Thread-safe: the trainer's input thread and its main thread may both ask for datasets.
+
   Returns:
     The names registered, sorted. Local tasks exist once the corpus is built, stack tasks once
     `data_paths.stack_dir` is set; `available_names()` explains what is missing.
   """
+  with _registration_lock:
+    return _register_tasks()
+
+
+def _register_tasks() -> list[str]:
   for name, kind in _registered.items():
     (seqio.TaskRegistry if kind == "task" else seqio.MixtureRegistry).remove(name)
   _registered.clear()
@@ -153,6 +161,9 @@ def register_tasks() -> list[str]:
   if _registered.get(finetune_task) == "task":
     _add_mixture(PYTHON_FINETUNE, {finetune_task: 1.0})
   return sorted(_registered)
+
+
+_registration_lock = threading.RLock()
 
 
 def get(name: str) -> seqio.Task | seqio.Mixture:

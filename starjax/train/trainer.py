@@ -366,12 +366,6 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
   peak = trainer.peak_flops()
   flops_per_step = trainer.flops_per_step()
   per_process_batch = batch_size // jax.process_count()
-  batches = batch_source(mixture_or_task_name, seq_len=seq_len, batch_size=per_process_batch,
-                         seed=seed, shard_index=jax.process_index(),
-                         num_shards=jax.process_count(), start_batch=data_position)
-  to_device = lambda b: sharding.shard_batch({k: b[k] for k in FEATURES},  # noqa: E731
-                                             trainer.batch_sharding)
-  batches = Prefetcher(iter(batches), to_device)
   validation = None
   if eval_every and validation_source is not None:
     validation = validation_source(mixture_or_task_name, seq_len=seq_len,
@@ -379,6 +373,12 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
                                    shard_index=jax.process_index(),
                                    num_shards=jax.process_count())
 
+  batches = batch_source(mixture_or_task_name, seq_len=seq_len, batch_size=per_process_batch,
+                         seed=seed, shard_index=jax.process_index(),
+                         num_shards=jax.process_count(), start_batch=data_position)
+  to_device = lambda b: sharding.shard_batch({k: b[k] for k in FEATURES},  # noqa: E731
+                                             trainer.batch_sharding)
+  batches = Prefetcher(iter(batches), to_device)
   preempted = threading.Event()
   previous_handler = None
   if threading.current_thread() is threading.main_thread():

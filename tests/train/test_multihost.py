@@ -23,15 +23,24 @@ def free_port() -> int:
 def test_two_processes_train_like_one(trained_dir, tmp_path):
   model_dir = str(tmp_path / "run")
   port = free_port()
+  logs = [open(tmp_path / f"process{i}.log", "w+") for i in range(2)]
+  # Output goes to files, not pipes: a process blocked on a full pipe would stall the other
+  # one inside a collective.
   processes = [subprocess.Popen(
       [sys.executable, "run.py", "train", f"--gin_file={SYNTHETIC_GIN}",
        f"--gin.MODEL_DIR={model_dir}", "--gin.MeshConfig.data=-1",
        f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-      env=dict(os.environ)) for i in range(2)]
-  outputs = [p.communicate(timeout=300)[0] for p in processes]
-  for p, out in zip(processes, outputs):
-    assert p.returncode == 0, out[-3000:]
+      cwd=ROOT, stdout=logs[i], stderr=subprocess.STDOUT, env=dict(os.environ))
+      for i in range(2)]
+  try:
+    for p in processes:
+      p.wait(timeout=300)
+  finally:
+    for p in processes:
+      p.kill()
+  for p, log in zip(processes, logs):
+    log.seek(0)
+    assert p.returncode == 0, log.read()[-3000:]
   two = read_metrics(model_dir)
   one = read_metrics(trained_dir)
   assert [r["step"] for r in two] == [r["step"] for r in one]
