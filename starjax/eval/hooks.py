@@ -18,7 +18,7 @@ from starjax.data.tokenizer import load_tokenizer
 from starjax.eval.benchmarks import get_benchmark
 from starjax.eval.execution import evaluate_samples
 from starjax.eval.generation import GenerationSettings, first_fitting, generate_samples
-from starjax.infer.decoding import TokenGenerator
+from starjax.infer.decoding import TokenGenerator, unstack_blocks
 from starjax.infer.generator import Generator
 
 
@@ -52,7 +52,8 @@ class PassAtOneHook:
       eos = tokenizer.token_to_id("<|endoftext|>")
       tokens = TokenGenerator(trainer.model_config, params, eos_id=0 if eos is None else eos)
       self._generator = Generator(tokens, tokenizer)
-    self._generator.tokens.params = params  # same shapes: the compiled decode is reused
+    # Same shapes every time: the compiled decode is reused with the new parameters.
+    self._generator.tokens.params = unstack_blocks(params)
     return self._generator
 
   def __call__(self, step: int, params, trainer) -> dict:

@@ -75,7 +75,7 @@ class TokenGenerator:
       specs = sharding.param_specs(abstract_state, self.rules,
                                    mesh_config.axis_sizes(jax.device_count()))
       params = jax.device_put(params, sharding.named(self.mesh, specs))
-    self.params = params
+    self.params = unstack_blocks(params)
     self._prefill = jax.jit(self._prefill_fn, static_argnames=("cache_len", "max_new_tokens",
                                                                "greedy", "use_top_k",
                                                                "use_top_p"))
@@ -85,15 +85,20 @@ class TokenGenerator:
 
   # -- compiled pieces ----------------------------------------------------------------------
   def _model(self, params):
-    return nnx.merge(self.graphdef, params)
+    """The decoder and its per-layer block parameters. The stacked blocks the module needs are
+    rebuilt from the layers, but nothing reads them, so XLA drops the stack."""
+    layers = params["blocks"]
+    stacked = dict(params, blocks=jax.tree.map(lambda *xs: jnp.stack(xs), *layers))
+    return nnx.merge(self.graphdef, stacked), layers
 
   def _prefill_fn(self, params, tokens, segment_ids, key, limit, temperature, top_k, top_p, *,
                   cache_len, max_new_tokens, greedy, use_top_k, use_top_p):
     b, p = tokens.shape
     positions = jnp.maximum(jnp.cumsum(segment_ids, axis=1) - 1, 0).astype(jnp.int32)
-    cache = KVCache.zeros(self.config, b, cache_len)
-    logits, cache = self._model(params).decode(tokens, positions, cache, jnp.int32(0),
-                                               segment_ids=segment_ids)
+    cache = KVCache.zeros(self.config, b, cache_len, per_layer=True)
+    model, layers = self._model(params)
+    logits, cache = model.decode(tokens, positions, cache, jnp.int32(0),
+                                 segment_ids=segment_ids, layer_params=layers)
     key, step_key = jax.random.split(key)
     first = sample_tokens(logits[:, -1], step_key, temperature, top_k, top_p, greedy=greedy,
                           use_top_k=use_top_k, use_top_p=use_top_p)
@@ -105,14 +110,15 @@ class TokenGenerator:
 
   def _decode_fn(self, params, state: DecodeState, steps, temperature, top_k, top_p, *,
                  greedy, use_top_k, use_top_p):
-    model = self._model(params)
+    model, layers = self._model(params)
     limit = jnp.minimum(state.count + steps, state.limit)
 
     def cond(s):
       return (s.count < limit) & ~jnp.all(s.done)
 
     def body(s):
-      logits, cache = model.decode(s.token[:, None], s.position[:, None], s.cache, s.index)
+      logits, cache = model.decode(s.token[:, None], s.position[:, None], s.cache, s.index,
+                                   layer_params=layers)
       key, step_key = jax.random.split(s.key)
       new = sample_tokens(logits[:, 0], step_key, temperature, top_k, top_p, greedy=greedy,
                           use_top_k=use_top_k, use_top_p=use_top_p)
@@ -195,6 +201,16 @@ class TokenGenerator:
         reason = "length"
       results.append(Generated(tokens=ids, finish_reason=reason))
     return results
+
+
+def unstack_blocks(params: dict) -> dict:
+  """params with the stacked blocks [layers, ...] split into a tuple of per-layer trees."""
+  blocks = params["blocks"]
+  if isinstance(blocks, (tuple, list)):
+    return params
+  count = jax.tree.leaves(blocks)[0].shape[0]
+  layers = tuple(jax.tree.map(lambda a, i=i: a[i], blocks) for i in range(count))
+  return dict(params, blocks=layers)
 
 
 def _until_eos(ids: np.ndarray, eos_id: int) -> list[int]:

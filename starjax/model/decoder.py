@@ -10,6 +10,7 @@ the stack compiles once however deep it is; the remat policy wraps the scanned b
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -73,19 +74,26 @@ class KVCache:
   """Decoding state of the whole stack.
 
   key, value: [layers, batch, cache_len, kv_heads, head_dim]: only num_kv_heads are stored
-    (one head for MQA), which is what makes MQA decoding cheap.
+    (one head for MQA), which is what makes MQA decoding cheap. With per_layer=True, tuples of
+    one [batch, cache_len, kv_heads, head_dim] array per layer (see Decoder.decode).
   segment_ids: [batch, cache_len]: 1 for filled positions, 0 for padding / not yet written.
   """
-  key: jax.Array
-  value: jax.Array
+  key: jax.Array | tuple[jax.Array, ...]
+  value: jax.Array | tuple[jax.Array, ...]
   segment_ids: jax.Array
 
   @classmethod
-  def zeros(cls, config: DecoderConfig, batch: int, cache_len: int, dtype=None):
-    shape = (config.num_layers, batch, cache_len, config.num_kv_heads, config.resolved_head_dim)
+  def zeros(cls, config: DecoderConfig, batch: int, cache_len: int, dtype=None,
+            per_layer: bool = False):
+    shape = (batch, cache_len, config.num_kv_heads, config.resolved_head_dim)
     dtype = dtype or config.compute_dtype
-    return cls(key=jnp.zeros(shape, dtype), value=jnp.zeros(shape, dtype),
-               segment_ids=jnp.zeros((batch, cache_len), jnp.int32))
+    if per_layer:
+      key = tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers))
+      value = tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers))
+    else:
+      key = jnp.zeros((config.num_layers, *shape), dtype)
+      value = jnp.zeros((config.num_layers, *shape), dtype)
+    return cls(key=key, value=value, segment_ids=jnp.zeros((batch, cache_len), jnp.int32))
 
 
 class Decoder(nnx.Module):
@@ -134,12 +142,17 @@ class Decoder(nnx.Module):
     return self._logits(x)
 
   def decode(self, tokens: jax.Array, positions: jax.Array, cache: KVCache,
-             cache_index: jax.Array, segment_ids: jax.Array | None = None
-             ) -> tuple[jax.Array, KVCache]:
+             cache_index: jax.Array, segment_ids: jax.Array | None = None,
+             layer_params: Sequence | None = None) -> tuple[jax.Array, KVCache]:
     """Forward pass of `tokens` [b, t] written into the cache at slots cache_index..+t.
 
     Prefill passes the (left-padded) prompt with segment_ids (0 on padding) at cache_index 0;
     each decode step passes one token. Returns (float32 logits [b, t, vocab], updated cache).
+
+    layer_params: the blocks' parameters as one state per layer (with a per-layer cache). The
+      layers then run one after another instead of in a scan over the stacked parameters, whose
+      per-step slicing copies every layer's weights: for one-token steps that copy costs about
+      a third of the time (measured on CPU).
     """
     b, t = tokens.shape
     if segment_ids is None:
@@ -152,14 +165,36 @@ class Decoder(nnx.Module):
     info = MaskInfo(q_index=q_index, q_segment_ids=jnp.ones_like(segment_ids),
                     kv_segment_ids=kv_segments)
     layers = LayerCache(key=cache.key, value=cache.value)
-    x, layers = self._hidden(tokens, positions, info, layers, cache_index, None)
+    if layer_params is not None:
+      x, layers = self._hidden_layerwise(tokens, positions, info, layers, cache_index,
+                                         layer_params)
+    else:
+      x, layers = self._hidden(tokens, positions, info, layers, cache_index, None)
     return self._logits(x), KVCache(key=layers.key, value=layers.value, segment_ids=kv_segments)
 
-  def _hidden(self, tokens, positions, info, layer_cache, cache_index, dropout_rng):
-    c = self.config
+  def _embed(self, tokens, positions):
     x = self.wte(tokens)
     if self.wpe is not None:
       x = x + self.wpe(positions)
+    return x
+
+  def _hidden_layerwise(self, tokens, positions, info, layer_cache: LayerCache, cache_index,
+                        layer_params):
+    graphdef = nnx.graphdef(self.blocks)
+    x = constrain(self._embed(tokens, positions), ("act_batch", "act_length", "act_embed"))
+    keys, values = [], []
+    for i, params in enumerate(layer_params):
+      block = nnx.merge(graphdef, params)
+      x, cache = block(x, positions, info, cache=LayerCache(layer_cache.key[i],
+                                                            layer_cache.value[i]),
+                       cache_index=cache_index)
+      keys.append(cache.key)
+      values.append(cache.value)
+    return self.ln_f(x), LayerCache(key=tuple(keys), value=tuple(values))
+
+  def _hidden(self, tokens, positions, info, layer_cache, cache_index, dropout_rng):
+    c = self.config
+    x = self._embed(tokens, positions)
     if dropout_rng is not None:
       dropout_rng, embed_key = jax.random.split(dropout_rng)
       x = dropout(x, c.dropout_rate, embed_key)

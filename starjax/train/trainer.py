@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import queue
 import signal
 import threading
 import time
@@ -32,15 +31,13 @@ from starjax.model.flops import flops_per_token, parameter_count
 from starjax.train import hardware
 from starjax.train.checkpointing import (CheckpointConfig, Checkpointer, check_compatible,
                                          json_safe)
+from starjax.train.inputs import (BatchSource, Prefetcher, install_tokenizer, seqio_batches,
+                                  seqio_tokenizer_path, seqio_validation_batches)
 from starjax.train.metrics import MetricsWriter
 from starjax.train.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
 from starjax.train.step import FEATURES, TrainState, make_eval_step, make_train_step
 
 log = logging.getLogger("starjax.train")
-
-# batch_source(name, seq_len=, batch_size=, seed=, shard_index=, num_shards=, start_batch=)
-BatchSource = Callable[..., Iterator[dict]]
-
 
 class NonFiniteTrainingError(RuntimeError):
   """Too many consecutive steps with a non-finite loss or gradient."""
@@ -52,50 +49,6 @@ class Preempted(SystemExit):
   def __init__(self, step: int):
     super().__init__(143)
     self.step = step
-
-
-def seqio_batches(name: str, **kwargs) -> Iterator[dict]:
-  """The default batch source: starjax.data's packed seqio pipeline."""
-  from starjax.data import loader  # pylint: disable=import-outside-toplevel
-  return loader.train_batches(name, **kwargs)
-
-
-def seqio_validation_batches(name: str, **kwargs) -> list[dict]:
-  from starjax.data import loader  # pylint: disable=import-outside-toplevel
-  return loader.validation_batches(name, **kwargs)
-
-
-def seqio_tokenizer_path(name: str) -> str | None:
-  """The tokenizer.json behind a seqio task or mixture (None if it has no such file)."""
-  from starjax.data import tasks  # pylint: disable=import-outside-toplevel
-  tasks.register_tasks()
-  vocabulary = tasks.get(name).output_features["targets"].vocabulary
-  return getattr(vocabulary, "tokenizer_path", None)
-
-
-def install_tokenizer(source: str, model_dir: str, vocab_size: int) -> str:
-  """Copies the training tokenizer to MODEL_DIR/tokenizer.json (what inference reads).
-
-  Refuses a tokenizer larger than the model's vocabulary, or one that differs from the
-  tokenizer a resumed MODEL_DIR was trained with.
-  """
-  import filecmp  # pylint: disable=import-outside-toplevel
-  import shutil  # pylint: disable=import-outside-toplevel
-  import tokenizers  # pylint: disable=import-outside-toplevel
-  size = tokenizers.Tokenizer.from_file(source).get_vocab_size(with_added_tokens=True)
-  if size > vocab_size:
-    raise ValueError(f"the tokenizer {source} has {size} tokens but the model's vocab_size is "
-                     f"{vocab_size}: bind VOCAB_SIZE / DecoderConfig.vocab_size >= {size}")
-  target = os.path.join(model_dir, "tokenizer.json")
-  if os.path.exists(target):
-    if not filecmp.cmp(source, target, shallow=False):
-      raise ValueError(f"{target} differs from this run's tokenizer {source}: MODEL_DIR was "
-                       f"trained with another tokenizer. Use a new MODEL_DIR.")
-    return target
-  os.makedirs(model_dir, exist_ok=True)
-  shutil.copyfile(source, target + ".tmp")
-  os.replace(target + ".tmp", target)
-  return target
 
 
 @dataclasses.dataclass
@@ -228,63 +181,6 @@ class Trainer:
   def peak_flops(self) -> float:
     per_device, _ = hardware.peak_flops_per_device(self.model_config.dtype)
     return per_device * jax.device_count()
-
-
-class Prefetcher:
-  """Runs the input pipeline (and host→device transfer) in a thread, `depth` batches ahead.
-
-  close() stops the thread and closes the source iterator, so that a tf.data pipeline is torn
-  down while the interpreter is still whole.
-  """
-
-  def __init__(self, iterator: Iterator[dict], convert: Callable[[dict], dict], depth: int = 2):
-    self._iterator = iterator
-    self._queue: queue.Queue = queue.Queue(maxsize=depth)
-    self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._work, args=(convert,), daemon=True,
-                                    name="starjax-prefetch")
-    self._thread.start()
-
-  def _work(self, convert):
-    try:
-      for item in self._iterator:
-        if not self._put(convert(item)):
-          break
-      else:
-        self._put(RuntimeError("the batch source ended; training needs an infinite stream "
-                               "(starjax.data.loader.train_batches repeats its data)"))
-    except BaseException as e:  # surfaced in the training thread
-      self._put(e)
-    finally:
-      close = getattr(self._iterator, "close", None)
-      if close is not None:
-        close()
-
-  def _put(self, item) -> bool:
-    while not self._stop.is_set():
-      try:
-        self._queue.put(item, timeout=0.1)
-        return True
-      except queue.Full:
-        continue
-    return False
-
-  def __iter__(self):
-    return self
-
-  def __next__(self) -> dict:
-    item = self._queue.get()
-    if isinstance(item, BaseException):
-      raise item
-    return item
-
-  def close(self) -> None:
-    self._stop.set()
-    while self._thread.is_alive():
-      try:
-        self._queue.get(timeout=0.1)
-      except queue.Empty:
-        pass
 
 
 @gin.configurable
