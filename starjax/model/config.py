@@ -52,6 +52,9 @@ class DecoderConfig:
       and window masking); everything else (KV cache, CPU) to XLA with an explicit mask.
       'pallas' is a segment-aware Triton flash kernel (slower than cuDNN on an H200). 'xla'/'cudnn'/'pallas' force one; 'einsum' is the explicit
       fallback (also used for attention-probability dropout).
+    scan_unroll: layers per iteration of the scan over blocks. 1 compiles one block whatever
+      the depth; num_layers unrolls the stack, which avoids the scan's stacked residual buffers
+      (~10 % faster training steps for small models on CPU) at the cost of compile time.
   """
 
   vocab_size: int = 49152
@@ -74,6 +77,7 @@ class DecoderConfig:
   dtype: str = "float32"
   remat_policy: str = "none"
   attention_impl: str = "auto"
+  scan_unroll: int = 1
 
   def __post_init__(self):
     problems = []
@@ -93,6 +97,8 @@ class DecoderConfig:
                       f"choose one of {ATTENTION_IMPLEMENTATIONS}")
     if self.position_embedding == "rope" and self.resolved_head_dim % 2:
       problems.append(f"RoPE needs an even head_dim, got {self.resolved_head_dim}")
+    if self.scan_unroll < 1:
+      problems.append(f"scan_unroll={self.scan_unroll} must be >= 1")
     if self.sliding_window is not None and self.sliding_window < 1:
       problems.append(f"sliding_window={self.sliding_window} must be >= 1 or None")
     for name in ("param_dtype", "dtype"):

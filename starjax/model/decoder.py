@@ -212,7 +212,8 @@ class Decoder(nnx.Module):
     policy = REMAT_POLICIES[c.remat_policy]
     if policy is not None:
       body = jax.checkpoint(body, policy=policy, prevent_cse=False)
-    x, layer_cache = jax.lax.scan(body, x, (params, layer_cache, layer_keys))
+    x, layer_cache = jax.lax.scan(body, x, (params, layer_cache, layer_keys),
+                                  unroll=min(c.scan_unroll, c.num_layers))
     return self.ln_f(x), layer_cache
 
   def _logits(self, x):

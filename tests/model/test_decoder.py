@@ -199,3 +199,10 @@ def test_segment_aware_flash_kernel_matches_masked_attention_with_gradients():
   masked = jax.grad(loss("xla"), argnums=(0, 1, 2))(q, k, v)
   for a, b in zip(flash, masked):
     np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+def test_unrolled_layer_stack_computes_the_same_function():
+  t = tokens()
+  rolled, unrolled = Jitted(SMALL, seed=4), Jitted(dataclasses.replace(SMALL, scan_unroll=2),
+                                                   seed=4)
+  np.testing.assert_allclose(rolled(t), unrolled(t), atol=1e-6)
