@@ -77,6 +77,7 @@ def main():
   parser.add_argument("--gpu_seq_len", type=int, default=2048)
   parser.add_argument("--gpu_remat", default="minimal", help="none | minimal | full")
   parser.add_argument("--gpu_attention", default="auto", help="DecoderConfig.attention_impl")
+  parser.add_argument("--gpu_scan_unroll", type=int, default=1, help="DecoderConfig.scan_unroll")
   args = parser.parse_args()
 
   import jax  # pylint: disable=import-outside-toplevel
@@ -100,12 +101,14 @@ def main():
   if args.gpu_mfu:
     gin_config.parse(["gin/models/starcoderbase_1b.gin"], [], finalize=False)
     big = dataclasses.replace(DecoderConfig(), dtype="bfloat16", remat_policy=args.gpu_remat,
-                              attention_impl=args.gpu_attention)
+                              attention_impl=args.gpu_attention,
+                              scan_unroll=args.gpu_scan_unroll)
     gpu = benchmarking.measure(big, batch_size=args.gpu_batch_size, seq_len=args.gpu_seq_len,
                                steps=args.steps, warmup=args.warmup)
     results.update(gpu_1b_tokens_per_second=gpu["tokens_per_second"], gpu_1b_mfu=gpu["mfu"],
                    gpu_1b_batch=args.gpu_batch_size, gpu_1b_seq_len=args.gpu_seq_len,
                    gpu_1b_remat=args.gpu_remat, gpu_1b_attention=args.gpu_attention,
+                   gpu_1b_scan_unroll=args.gpu_scan_unroll,
                    gpu_1b_step_seconds=gpu["step_seconds"])
   print(json.dumps(results, indent=1))
   if "ratio" in results:

@@ -42,7 +42,7 @@ def cache_path() -> str:
 
 def peak_flops_per_device(dtype="float32", device=None) -> tuple[float, str]:
   """(peak FLOP/s of one device, where the number comes from)."""
-  device = device or jax.devices()[0]
+  device = device or jax.local_devices()[0]
   kind = device.device_kind
   if device.platform != "cpu":
     for name, peak in PEAK_BF16_FLOPS.items():
@@ -106,7 +106,7 @@ def _probe(dtype, n: int = 2048, repeats: int = 5) -> float:
 
 
 def _probe_once(dtype, n: int, repeats: int) -> float:
-  device = jax.devices("cpu")[0]
+  device = jax.local_devices(backend="cpu")[0]  # addressable by this process (multi-host)
   a = jax.device_put(jnp.ones((n, n), dtype) / n, device)
   b = jax.device_put(jnp.ones((n, n), dtype) / n, device)
 

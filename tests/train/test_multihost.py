@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -33,8 +34,12 @@ def test_two_processes_train_like_one(trained_dir, tmp_path):
       cwd=ROOT, stdout=logs[i], stderr=subprocess.STDOUT, env=dict(os.environ))
       for i in range(2)]
   try:
-    for p in processes:
-      p.wait(timeout=300)
+    deadline = time.monotonic() + 300
+    # If one process fails, the other would wait for it in a collective: stop at once.
+    while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
+      if any(p.poll() not in (None, 0) for p in processes):
+        break
+      time.sleep(0.5)
   finally:
     for p in processes:
       p.kill()
