@@ -12,7 +12,6 @@ are never attended; positions count real tokens only, so padding changes no logi
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Callable, Sequence
 

@@ -17,7 +17,6 @@ import os
 from typing import Any
 
 import gin
-import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 

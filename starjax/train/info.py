@@ -87,7 +87,7 @@ def format_report(model_config: DecoderConfig, info: dict) -> str:
       f"FLOPs/token     {info['flops_per_token_forward']:.4g} forward, "
       f"{info['flops_per_token_training']:.4g} training (seq_len {info['seq_len']}, causal "
       f"attention counted once)",
-      f"mesh            " + " × ".join(f"{k} {v}" for k, v in info["mesh"].items())
+      "mesh            " + " × ".join(f"{k} {v}" for k, v in info["mesh"].items())
       + f" = {info['devices']} devices",
       f"per device      parameters {_gib(info['param_bytes_per_device'])} "
       f"({info['param_dtype']}) + optimizer state {_gib(info['optimizer_bytes_per_device'])} "

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import gin
 import jax

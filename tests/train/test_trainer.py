@@ -1,7 +1,6 @@
 """The training loop end to end: metrics, checkpoints, resume, safety of MODEL_DIR."""
 
 import glob
-import json
 import os
 import shutil
 
