@@ -26,14 +26,20 @@ def usage() -> str:
   return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
+def split_command(argv: list[str]) -> tuple[str, list[str]]:
+  """(subcommand, its arguments); 'help' for -h/--help, 'quickstart' when none is named."""
   if argv and argv[0] in ("-h", "--help", "help"):
+    return "help", []
+  if not argv or argv[0].startswith("-"):
+    return "quickstart", argv
+  return argv[0], argv[1:]
+
+
+def main(argv: list[str]) -> int:
+  command, rest = split_command(argv)
+  if command == "help":
     print(usage())
     return 0
-  if not argv or argv[0].startswith("-"):
-    command, rest = "quickstart", argv
-  else:
-    command, rest = argv[0], argv[1:]
   if command not in SUBCOMMANDS:
     print(f"run.py: unknown subcommand {command!r}.\n\n{usage()}", file=sys.stderr)
     return 2
@@ -46,5 +52,14 @@ def main(argv: list[str]) -> int:
     return 2
 
 
+# Commands that run XLA computations on the host for more than a moment get glibc's malloc
+# tuned for XLA (starjax/allocator.py: ~25 % faster CPU training steps); convert keeps the
+# default so that its peak memory stays low.
+FAST_MALLOC_COMMANDS = {"quickstart", "train", "generate", "infill", "chat", "eval"}
+
 if __name__ == "__main__":
+  from starjax import allocator
+  if split_command(sys.argv[1:])[0] in FAST_MALLOC_COMMANDS:
+    allocator.reexec_with_tuned_malloc()
+  allocator.forget_tunables()
   sys.exit(main(sys.argv[1:]))

@@ -5,6 +5,9 @@ on the identical configuration, in one run.
     python benchmarks/train_throughput.py --gpu_mfu       # on a GPU: MFU of starcoderbase_1b
 
 Prints tokens/s of both, the ratio, and starjax's MFU (CPU peak from a matmul probe).
+starjax runs as run.py runs it, with glibc's malloc tuned for XLA (starjax/allocator.py); the
+torch peer runs in child processes under both glibc's default and that tuning, and the ratio
+is taken against the peer's better result.
 Goal (issue 2): ratio >= 1.2 and MFU >= 50 % on CPU; MFU >= 55 % for 1B on an H100.
 """
 
@@ -13,13 +16,14 @@ import dataclasses
 import json
 import os
 import sys
+import subprocess
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from starjax import gin_config  # noqa: E402
+from starjax import allocator, gin_config  # noqa: E402
 from starjax.model import DecoderConfig  # noqa: E402
 from starjax.train import benchmarking, hardware  # noqa: E402
 
@@ -61,6 +65,20 @@ def torch_tokens_per_second(config: DecoderConfig, batch_size: int, seq_len: int
   return batch_size * seq_len * steps / (time.perf_counter() - t0)
 
 
+def peer_tokens_per_second(args) -> dict[str, float]:
+  """The torch peer in child processes, under glibc's default malloc and under starjax's."""
+  command = [sys.executable, os.path.abspath(__file__), "--peer_child",
+             f"--gin_file={args.gin_file}", f"--batch_size={args.batch_size}",
+             f"--seq_len={args.seq_len}", f"--steps={args.steps}", f"--warmup={args.warmup}"]
+  base = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+  results = {}
+  for name, env in (("glibc default", base),
+                    ("tuned", dict(base, GLIBC_TUNABLES=allocator.TUNABLES))):
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    results[name] = float(out.strip().splitlines()[-1])
+  return results
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,7 +96,14 @@ def main():
   parser.add_argument("--gpu_remat", default="minimal", help="none | minimal | full")
   parser.add_argument("--gpu_attention", default="auto", help="DecoderConfig.attention_impl")
   parser.add_argument("--gpu_scan_unroll", type=int, default=1, help="DecoderConfig.scan_unroll")
+  parser.add_argument("--peer_child", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
+
+  if args.peer_child:
+    gin_config.parse([args.gin_file], [], finalize=False)
+    print(json.dumps(torch_tokens_per_second(DecoderConfig(), args.batch_size, args.seq_len,
+                                             args.steps, args.warmup)))
+    return
 
   import jax  # pylint: disable=import-outside-toplevel
   gin_config.parse([args.gin_file], [], finalize=False)
@@ -91,11 +116,12 @@ def main():
   if jax.devices()[0].platform == "cpu":
     ours = benchmarking.measure(config, batch_size=args.batch_size, seq_len=args.seq_len,
                                 steps=args.steps, warmup=args.warmup)
-    theirs = torch_tokens_per_second(config, args.batch_size, args.seq_len, args.steps,
-                                     args.warmup)
+    peer = peer_tokens_per_second(args)
+    theirs = max(peer.values())
     peak, source = hardware.peak_flops_per_device(config.dtype)
     results.update(starjax_tokens_per_second=ours["tokens_per_second"],
-                   torch_tokens_per_second=theirs,
+                   torch_tokens_per_second=theirs, torch_by_malloc=peer,
+                   starjax_malloc="tuned" if allocator.active() else "glibc default",
                    ratio=ours["tokens_per_second"] / theirs, starjax_mfu=ours["mfu"],
                    peak_flops=peak * jax.device_count(), peak_source=source)
   if args.gpu_mfu:
@@ -118,4 +144,7 @@ def main():
 
 
 if __name__ == "__main__":
+  if "--peer_child" not in sys.argv:  # the peer children run under the malloc they are given
+    allocator.reexec_with_tuned_malloc()
+    allocator.forget_tunables()
   main()
