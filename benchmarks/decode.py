@@ -6,7 +6,11 @@ same model. Greedy, prompt 32 tokens, 256 new tokens (no early stop), batch 1 an
 Reports tokens/s (new tokens over the whole call), time to first token, and the ratios.
 Goal (issue 4): >= 4x transformers at batch 1, >= 2x at batch 16.
 
-    python benchmarks/decode.py [--new_tokens=256] [--repeats=3]
+    python benchmarks/decode.py [--new_tokens=256] [--repeats=3] [--ceiling]
+
+--ceiling also times only the decode step's weight matmuls (every layer's projections and the
+LM head, at the batch's M rows, 256 steps in one compiled loop / one torch loop): the most any
+decoder built on that framework's CPU GEMMs could reach on this machine.
 """
 
 import argparse
@@ -45,6 +49,8 @@ def main():
   parser.add_argument("--new_tokens", type=int, default=256)
   parser.add_argument("--batches", default="1,16")
   parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--ceiling", action="store_true",
+                      help="also time the weight matmuls alone (tokens/s upper bounds)")
   args = parser.parse_args()
 
   import torch  # pylint: disable=import-outside-toplevel
@@ -97,6 +103,8 @@ def main():
         "transformers_time_to_first_token_ms": 1000 * hf_ttft,
         "greedy_tokens_agree": ours_tokens[0] == hf_tokens,
     }
+    if args.ceiling:
+      results[f"batch_{batch}"].update(matmul_ceiling(config, batch, args.new_tokens))
   print(json.dumps(results, indent=1))
   for key, value in results.items():
     if key.startswith("batch_"):
@@ -104,6 +112,55 @@ def main():
             f"{value['transformers_tokens_per_second']:,.0f} tok/s = {value['ratio']:.2f}x; "
             f"first token {value['starjax_time_to_first_token_ms']:.1f} ms vs "
             f"{value['transformers_time_to_first_token_ms']:.1f} ms")
+      if "xla_matmul_ceiling_tokens_per_second" in value:
+        print(f"  matmuls alone: XLA {value['xla_matmul_ceiling_tokens_per_second']:,.0f} tok/s, "
+              f"torch {value['torch_matmul_ceiling_tokens_per_second']:,.0f} tok/s")
+
+
+def matmul_ceiling(config: DecoderConfig, batch: int, steps: int) -> dict:
+  """Tokens/s of the decode step's weight matmuls alone (no attention, norms or sampling)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import torch  # pylint: disable=import-outside-toplevel
+  d, f, v = config.hidden_size, config.mlp_dim, config.vocab_size
+  kv = 2 * config.num_kv_heads * config.resolved_head_dim
+  rng = np.random.default_rng(0)
+  shapes = {"q": (d, d), "kv": (d, kv), "o": (d, d), "up": (d, f), "down": (f, d)}
+  layers = [{k: rng.standard_normal(s, np.float32) * 0.02 for k, s in shapes.items()}
+            for _ in range(config.num_layers)]
+  head = rng.standard_normal((d, v), np.float32) * 0.02
+
+  def layer_step(x, w, gelu, total):
+    x = x + x @ w["q"] + total(x @ w["kv"]) * 1e-3
+    x = x @ w["o"]
+    return x + gelu(x @ w["up"]) @ w["down"]
+
+  @jax.jit
+  def xla_loop(x, layers, head):
+    def body(_, x):
+      for w in layers:
+        x = layer_step(x, w, jax.nn.gelu, lambda y: y.sum(-1, keepdims=True))
+      return x + (x @ head)[:, :d] * 1e-6
+    return jax.lax.fori_loop(0, steps, body, x)
+
+  def torch_loop(x, layers, head):
+    for _ in range(steps):
+      for w in layers:
+        x = layer_step(x, w, torch.nn.functional.gelu, lambda y: y.sum(-1, keepdim=True))
+      x = x + (x @ head)[:, :d] * 1e-6
+    return x
+
+  x = np.ones((batch, d), np.float32)
+  jax_args = (jnp.asarray(x), jax.tree.map(jnp.asarray, layers), jnp.asarray(head))
+  xla_loop(*jax_args).block_until_ready()
+  xla_seconds, _ = best_of(3, lambda: xla_loop(*jax_args).block_until_ready())
+  torch_args = (torch.from_numpy(x), [{k: torch.from_numpy(a) for k, a in w.items()}
+                                      for w in layers], torch.from_numpy(head))
+  with torch.inference_mode():
+    torch_loop(*torch_args)
+    torch_seconds, _ = best_of(3, lambda: torch_loop(*torch_args))
+  return {"xla_matmul_ceiling_tokens_per_second": batch * steps / xla_seconds,
+          "torch_matmul_ceiling_tokens_per_second": batch * steps / torch_seconds}
 
 
 if __name__ == "__main__":
