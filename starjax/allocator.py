@@ -31,7 +31,15 @@ _MARKER = "STARJAX_MALLOC_TUNED"
 def wanted() -> bool:
   return (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
           and os.environ.get("STARJAX_MALLOC_TUNING", "1") != "0"
-          and "GLIBC_TUNABLES" not in os.environ and _MARKER not in os.environ)
+          and "GLIBC_TUNABLES" not in os.environ and _MARKER not in os.environ
+          and _started_as_this_script())
+
+
+def _started_as_this_script() -> bool:
+  """True when the interpreter was started on this script (`python run.py ...`); false when a
+  host process runs it in place (IPython's %run, runpy), which must never be re-executed."""
+  script = os.path.abspath(sys.argv[0])
+  return any(os.path.abspath(arg) == script for arg in sys.orig_argv[1:])
 
 
 def reexec_with_tuned_malloc() -> None:

@@ -1,6 +1,7 @@
 """run.py re-executes itself with glibc's malloc tuned for XLA (starjax/allocator.py)."""
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -53,6 +54,19 @@ def test_reexec_applies_tunables_keeps_arguments_and_reuses_freed_memory():
 def test_a_users_own_tunables_are_left_alone():
   tunables, active, _, _ = probe(GLIBC_TUNABLES="glibc.malloc.check=0")
   assert tunables == "glibc.malloc.check=0" and not active
+
+
+def test_a_host_process_running_the_script_in_place_is_never_reexecuted(monkeypatch):
+  # e.g. `%run run.py train ...` in a notebook kernel: the kernel's command line is not run.py's.
+  monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+  monkeypatch.delenv("STARJAX_MALLOC_TUNED", raising=False)
+  monkeypatch.delenv("STARJAX_MALLOC_TUNING", raising=False)
+  monkeypatch.setattr(sys, "argv", ["run.py", "train"])
+  monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "ipykernel_launcher", "-f", "k.json"])
+  assert not allocator.wanted()
+  monkeypatch.setattr(sys, "orig_argv", ["python", "run.py", "train"])
+  assert allocator.wanted() == (sys.platform.startswith("linux")
+                                and platform.libc_ver()[0] == "glibc")
 
 
 def test_children_get_glibc_defaults(monkeypatch):
