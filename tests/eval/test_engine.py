@@ -206,10 +206,13 @@ def test_in_memory_samples_are_saved_in_the_run_directory(sandbox, tmp_path):
   assert read_jsonl(tmp_path / "hook" / "samples.jsonl") == samples
 
 
-def test_interrupt_stops_running_programs_at_once(evaluate, sandbox):
+def test_interrupt_stops_running_programs_at_once(evaluate, sandbox, request):
   rows = [{"task_id": f"HumanEval/{i}", "completion": "    while True:\n        pass\n"}
           for i in range(4)]
-  # A real SIGINT, as Ctrl-C sends: it interrupts the main thread's wait for verdicts.
+  # A real SIGINT, as Ctrl-C sends: it interrupts the main thread's wait for verdicts. Python's
+  # own handler is installed for the test: a shell starts background jobs with SIGINT ignored.
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
   threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
   start = time.monotonic()
   with pytest.raises(KeyboardInterrupt):
