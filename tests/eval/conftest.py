@@ -11,6 +11,7 @@ from starjax.eval.execution import check_completion
 from starjax.eval.languages import get_language
 from starjax.eval.problem import Problem
 from starjax.eval.sandbox import Limits, Sandbox
+from tests import toolchains
 
 # Small limits keep hostile programs cheap; they are still far above what a benign program needs.
 TEST_LIMITS = Limits(memory_mb=512, max_processes=64, output_mb=1.0, tmp_mb=16)
@@ -31,7 +32,7 @@ def python():
 def sandbox():
   """The real bubblewrap sandbox (as the evaluator uses it), with TEST_LIMITS."""
   if shutil.which("bwrap") is None:
-    pytest.skip("bubblewrap is not installed: apt-get install bubblewrap (.ci/apt-packages.txt)")
+    toolchains.missing("bubblewrap is not installed: apt-get install bubblewrap")
   return Sandbox(TEST_LIMITS, isolation="bubblewrap")
 
 

@@ -15,12 +15,13 @@ import tempfile
 import pytest
 
 from starjax.eval.sandbox import Limits, Sandbox
+from tests import toolchains
 
 
 @pytest.fixture(scope="module")
 def default_sandbox():
   if shutil.which("bwrap") is None:
-    pytest.skip("bubblewrap is not installed: apt-get install bubblewrap")
+    toolchains.missing("bubblewrap is not installed: apt-get install bubblewrap")
   return Sandbox(Limits(), isolation="bubblewrap")
 
 
@@ -57,9 +58,9 @@ console.log("ok", blocks.length);
 """
 
 
-@pytest.mark.skipif(not (shutil.which("javac") and shutil.which("java")),
-                    reason="no JDK: apt-get install openjdk-17-jdk-headless")
 def test_jvm_runs_and_fails_cleanly_at_its_heap_limit(default_sandbox):
+  if not (shutil.which("javac") and shutil.which("java")):
+    toolchains.missing("no JDK: apt-get install openjdk-17-jdk-headless")
   built, works, bomb = run(default_sandbox, {"Main.java": JAVA}, ["javac", "Main.java"],
                            ["java", "-cp", ".", "Main", "ok"], ["java", "-cp", ".", "Main", "bomb"])
   assert built.exit_code == 0, built.stderr
@@ -70,8 +71,9 @@ def test_jvm_runs_and_fails_cleanly_at_its_heap_limit(default_sandbox):
   assert not bomb.memory_exceeded
 
 
-@pytest.mark.skipif(not shutil.which("node"), reason="no node: apt-get install nodejs")
 def test_node_runs_and_fails_cleanly_at_its_heap_limit(default_sandbox):
+  if not shutil.which("node"):
+    toolchains.missing("no node: apt-get install nodejs")
   works, bomb = run(default_sandbox, {"main.js": NODE}, ["node", "main.js", "ok"],
                     ["node", "main.js", "bomb"])
   assert works.exit_code == 0 and works.stdout == b"ok 25\n", works

@@ -12,6 +12,7 @@ import pytest
 from starjax.eval import sandbox as sandbox_lib
 from starjax.eval.sandbox import Sandbox
 from starjax.eval.supervisor import supervise
+from tests import toolchains
 from tests.eval.conftest import TEST_LIMITS, processes_with, wait_until_gone
 
 BENIGN = {
@@ -68,7 +69,7 @@ def test_sandbox_sees_only_the_system_and_its_directory(run_toy):
 @pytest.fixture(scope="module")
 def userns_sandbox():
   if shutil.which("bwrap") is None:
-    pytest.skip("bubblewrap is not installed: apt-get install bubblewrap")
+    toolchains.missing("bubblewrap is not installed: apt-get install bubblewrap")
   return Sandbox(TEST_LIMITS, isolation="bubblewrap", privileges="userns")
 
 

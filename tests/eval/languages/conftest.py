@@ -9,6 +9,7 @@ import pytest
 
 from starjax.eval import execution
 from starjax.eval.languages import get_language
+from tests import toolchains
 from tests.eval.languages import jobs as jobs_lib
 
 
@@ -19,6 +20,13 @@ def toolchain_problem(ext: str) -> str | None:
   except execution.ToolchainMissingError as e:
     return str(e)
   return None
+
+
+def skip_without_toolchain(ext: str) -> None:
+  """Skips (fails under .ci/run: tests/toolchains.py) a test whose language lacks its tools."""
+  problem = toolchain_problem(ext)
+  if problem is not None:
+    toolchains.missing(problem)
 
 
 def run_jobs(jobs, workers: int | None = None) -> dict:
@@ -41,9 +49,7 @@ def verdicts() -> dict:
 def verdict_of(verdicts):
   """verdict_of(job): its Verdict, or a skip naming the package its language needs."""
   def lookup(job):
-    problem = toolchain_problem(job.ext)
-    if problem is not None:
-      pytest.skip(problem)
+    skip_without_toolchain(job.ext)
     return verdicts[job.key]
   return lookup
 

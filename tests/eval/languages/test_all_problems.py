@@ -14,7 +14,7 @@ import pytest
 
 from starjax.eval.benchmarks import get_benchmark
 from tests.eval.languages import jobs as jobs_lib
-from tests.eval.languages.conftest import describe, run_jobs, toolchain_problem
+from tests.eval.languages.conftest import describe, run_jobs, skip_without_toolchain
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("STARJAX_MULTIPLE_ALL") != "1",
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.mark.parametrize("ext", jobs_lib.MULTIPLE_EXTS)
 def test_every_translated_problem_passes_with_its_oracle(ext):
-  problem = toolchain_problem(ext)
-  if problem is not None:
-    pytest.skip(problem)
+  skip_without_toolchain(ext)
   task_ids = get_benchmark(f"multiple-{ext}").problems
   jobs = [jobs_lib.oracle_job(ext, task_id) for task_id in task_ids]
   jobs = [job for job in jobs if job is not None]  # HumanEval/92 has no oracle (oracle.py)

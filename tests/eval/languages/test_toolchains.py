@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from starjax.eval.languages import get_language, java, lua
-from tests.eval.languages.conftest import toolchain_problem
+from tests.eval.languages.conftest import skip_without_toolchain, toolchain_problem
 from tests.eval.languages.jobs import MULTIPLE_EXTS
 
 CI_FILES = (".ci/apt-packages.txt", ".ci/npm-packages.txt")
@@ -35,6 +35,16 @@ def test_a_missing_tool_skips_naming_its_package(monkeypatch):
   monkeypatch.setattr(lua.Lua, "toolchain", {"lua-that-is-not-installed": "lua9.9"})
   problem = toolchain_problem("lua")
   assert problem is not None and "lua9.9" in problem and "lua-that-is-not-installed" in problem
+
+
+def test_a_missing_tool_fails_where_every_toolchain_is_required(monkeypatch):
+  monkeypatch.setattr(lua.Lua, "toolchain", {"lua-that-is-not-installed": "lua9.9"})
+  monkeypatch.setenv("STARJAX_REQUIRE_TOOLCHAINS", "1")
+  with pytest.raises(pytest.fail.Exception, match="lua9.9"):
+    skip_without_toolchain("lua")
+  monkeypatch.setenv("STARJAX_REQUIRE_TOOLCHAINS", "0")
+  with pytest.raises(pytest.skip.Exception, match="lua9.9"):
+    skip_without_toolchain("lua")
 
 
 def test_javatuples_jar_is_a_tool_too(monkeypatch):
