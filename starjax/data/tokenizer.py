@@ -170,11 +170,8 @@ def ensure_tokenizer(vocab_size: Optional[int] = None, *, corpus: Optional[str] 
 
 def file_digest(path: str) -> str:
   """sha256 of a file: identifies a tokenizer in cache keys and vocabulary equality."""
-  digest = hashlib.sha256()
   with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
+    return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def special_token_ids(tokenizer: tokenizers.Tokenizer) -> dict[str, int]:

@@ -83,11 +83,8 @@ def parse_line(text: str, benchmark: Benchmark) -> tuple[dict | None, str | None
 
 
 def file_sha256(path: str) -> str:
-  digest = hashlib.sha256()
   with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
+    return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_samples(path: str, samples) -> None:
