@@ -15,8 +15,8 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 import subprocess
+import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
