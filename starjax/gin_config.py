@@ -32,7 +32,7 @@ CONFIGURABLE_MODULES = (
     "starjax.sharding",
     "starjax.train.optimizer",
     "starjax.train.trainer",
-    "starjax.train.checkpointing",
+    "starjax.model_dir",
     "starjax.data",
     "starjax.infer",
     "starjax.eval",
@@ -212,8 +212,9 @@ def macro_value(name: str, default=None):
 
 def write_operative_config(model_dir: str) -> str:
   """Writes the operative gin config to MODEL_DIR/config.gin atomically; returns its path."""
+  from starjax.model_dir import config_gin_path  # pylint: disable=import-outside-toplevel
   os.makedirs(model_dir, exist_ok=True)
-  path = os.path.join(model_dir, "config.gin")
+  path = config_gin_path(model_dir)
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     f.write(gin.operative_config_str())

@@ -35,6 +35,11 @@ STANDARD_LOGICAL_AXIS_RULES = (
     ("act_kv_heads", "tensor"),
     ("act_mlp", "tensor"),
     ("act_vocab", "tensor"),
+    # the KV cache of decoding (one head for MQA: replicated over `tensor`, which it cannot split)
+    ("cache_batch", ("data", "fsdp")),
+    ("cache_length", None),
+    ("cache_kv_heads", "tensor"),
+    ("cache_head_dim", None),
     # parameters
     ("vocab", "tensor"),
     ("embed", "fsdp"),

@@ -25,8 +25,9 @@ import shutil
 import sys
 
 from starjax import gin_config
-
-TOKENIZER_FILE = "tokenizer.json"
+from starjax import model_dir as model_dir_lib
+from starjax.model_dir import TOKENIZER as TOKENIZER_FILE
+from starjax.tokens import ENDOFTEXT, EOS_ID
 
 
 def from_hf(hf_dir: str, out: str, *, param_dtype: str | None = None,
@@ -35,9 +36,9 @@ def from_hf(hf_dir: str, out: str, *, param_dtype: str | None = None,
   # pylint: disable=import-outside-toplevel
   import starjax
   from flax import nnx
-  from starjax.convert import hf, hf_config, model_dir
+  from starjax.convert import hf, hf_config
   from starjax.convert.output_dir import atomic_directory
-  from starjax.train.checkpointing import json_safe
+  from starjax.model_dir import writer
 
   source = os.path.abspath(hf_dir)
   with atomic_directory(out) as tmp:  # refuses a non-empty --out before any work
@@ -46,16 +47,16 @@ def from_hf(hf_dir: str, out: str, *, param_dtype: str | None = None,
     config = model.config
     params = nnx.to_pure_dict(nnx.state(model))
     del model  # params hold the only reference to the arrays from here on
-    meta = json_safe({
+    meta = model_dir_lib.json_safe({
         "model_config": config.to_json(), "step": 0, "converted_from": source,
         "hf_config": hf_config.read_config(hf_dir), "starjax_version": starjax.__version__,
     })
-    model_dir.save_checkpoint(tmp, params, meta)
+    writer.save_checkpoint(tmp, params, meta)
     tokenizer = os.path.join(hf_dir, TOKENIZER_FILE)
     if os.path.isfile(tokenizer):
       shutil.copyfile(tokenizer, os.path.join(tmp, TOKENIZER_FILE))
-    with open(os.path.join(tmp, model_dir.CONFIG_GIN), "w") as f:
-      f.write(model_dir.config_gin(config, source, os.path.abspath(out)))
+    with open(model_dir_lib.config_gin_path(tmp), "w") as f:
+      f.write(writer.config_gin(config, source, os.path.abspath(out)))
   return os.path.abspath(out)
 
 
@@ -63,34 +64,20 @@ def to_hf(model_dir: str, out: str, *, step: int | None = None,
           max_shard_size: str | int = "5GB") -> list[str]:
   """Exports a starjax MODEL_DIR's newest (or given) checkpoint as a Hugging Face directory."""
   # pylint: disable=import-outside-toplevel
-  import jax
   from flax import nnx
   from starjax.convert import hf
   from starjax.convert.errors import ConversionError
   from starjax.convert.output_dir import atomic_directory
-  from starjax.model import DecoderConfig, abstract_decoder
-  from starjax.train.checkpointing import Checkpointer, checkpoint_dir
+  from starjax.model import abstract_decoder
 
-  if not os.path.isdir(model_dir):
-    raise ConversionError(f"--model_dir={model_dir}: no such directory")
-  checkpointer = Checkpointer(model_dir, read_only=True)
   try:
-    if checkpointer.latest_step() is None:
-      raise ConversionError(f"{checkpoint_dir(model_dir)} has no checkpoint to export")
-    if step is not None and step not in checkpointer.all_steps():
-      raise ConversionError(f"--step={step}: {checkpoint_dir(model_dir)} has steps "
-                            f"{checkpointer.all_steps()}")
-    config = DecoderConfig.from_json(checkpointer.restore_meta(step)["model_config"])
-    graphdef, state = nnx.split(abstract_decoder(config))
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
-                            nnx.to_pure_dict(state))
-    params = checkpointer.restore(abstract, step=step)[0]
-  finally:
-    checkpointer.close()
+    config, params = model_dir_lib.restore_params(model_dir, step)
+  except model_dir_lib.ModelDirError as e:
+    raise ConversionError(str(e)) from e
+  graphdef, state = nnx.split(abstract_decoder(config))
   nnx.replace_by_pure_dict(state, params)
   model = nnx.merge(graphdef, state)
-  tokenizer = os.path.join(model_dir, TOKENIZER_FILE)
+  tokenizer = model_dir_lib.tokenizer_path(model_dir)
   eos = _endoftext_id(tokenizer) if os.path.isfile(tokenizer) else 0
   with atomic_directory(out, replace_files=hf.EXPORT_FILES + (TOKENIZER_FILE,)) as tmp:
     files = hf.save_pretrained(model, tmp, max_shard_size=max_shard_size, bos_token_id=eos,
@@ -105,7 +92,7 @@ def _endoftext_id(tokenizer_path: str) -> int:
   """The id of `<|endoftext|>` (StarCoder's bos = eos) in a tokenizer.json, else 0."""
   with open(tokenizer_path) as f:
     added = json.load(f).get("added_tokens", [])
-  return next((t["id"] for t in added if t.get("content") == "<|endoftext|>"), 0)
+  return next((t["id"] for t in added if t.get("content") == ENDOFTEXT), EOS_ID)
 
 
 def main(command: str, argv: list[str]) -> int:

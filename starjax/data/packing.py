@@ -15,9 +15,9 @@ import seqio
 import tensorflow as tf
 
 from starjax.data import tokenizer as tokenizer_lib
+from starjax.tokens import DECODER_FEATURES
 
-MODEL_FEATURES = ("decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights",
-                  "decoder_segment_ids", "decoder_positions")
+MODEL_FEATURES = DECODER_FEATURES
 
 
 class EosZeroDecoderFeatureConverter(seqio.DecoderFeatureConverter):

@@ -16,9 +16,8 @@ import seqio
 import tensorflow as tf
 
 from starjax.data import tokenizer as tokenizer_lib
+from starjax.tokens import FILENAME, GH_STARS, REPONAME, fim_parts
 
-REPONAME, FILENAME, GH_STARS = "<reponame>", "<filename>", "<gh_stars>"
-FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX = "<fim_prefix>", "<fim_middle>", "<fim_suffix>"
 
 
 def stars_bucket(stars: tf.Tensor) -> tf.Tensor:
@@ -66,8 +65,8 @@ def apply_fim(features, seed, fim_rate: float = 0.5, spm_rate: float = 0.5):
   substr = lambda start, size: tf.strings.substr(
       text, tf.cast(start, tf.int64), tf.cast(size, tf.int64), unit="UTF8_CHAR")
   prefix, middle, suffix = substr(0, low), substr(low, high - low), substr(high, length - high)
-  psm = tf.strings.join([FIM_PREFIX, prefix, FIM_SUFFIX, suffix, FIM_MIDDLE, middle])
-  spm = tf.strings.join([FIM_PREFIX, FIM_SUFFIX, suffix, FIM_MIDDLE, prefix, middle])
+  psm = tf.strings.join(list(fim_parts(prefix, suffix, middle, spm=False)))
+  spm = tf.strings.join(list(fim_parts(prefix, suffix, middle, spm=True)))
   fim_text = tf.where(decide[1] < spm_rate, spm, psm)
   return {"text": tf.where(decide[0] < fim_rate, fim_text, text)}
 

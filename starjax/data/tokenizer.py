@@ -20,16 +20,11 @@ import tqdm
 from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
 from starjax import gin_config
+from starjax.tokens import (EOS_ID, FIM_MIDDLE_ID, FIM_PAD_ID, FIM_PREFIX_ID,  # noqa: F401
+                            FIM_SUFFIX_ID, SPECIAL_TOKENS)
 from starjax.data import config, local_corpus
 from starjax.data.errors import DataError
 
-SPECIAL_TOKENS = (
-    "<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<filename>",
-    "<gh_stars>", "<issue_start>", "<issue_comment>", "<issue_closed>", "<jupyter_start>",
-    "<jupyter_text>", "<jupyter_code>", "<jupyter_output>", "<empty_output>", "<commit_before>",
-    "<commit_msg>", "<commit_after>", "<reponame>")
-EOS_ID = 0
-FIM_PREFIX_ID, FIM_MIDDLE_ID, FIM_SUFFIX_ID, FIM_PAD_ID = 1, 2, 3, 4
 # Ids shared by StarCoder and StarCoder2 tokenizers, checked on load; the rest may differ.
 _REQUIRED_IDS = {token: i for i, token in enumerate(SPECIAL_TOKENS[:5])}
 _MIN_VOCAB = len(SPECIAL_TOKENS) + 256

@@ -15,12 +15,19 @@ import json
 import os
 from typing import Iterable, Sequence
 
+import gin
+
 from starjax.eval.benchmarks import Benchmark
+from starjax.eval.execution import DEFAULT_KS, Timeouts, evaluate_samples
 from starjax.eval.humaneval import generation_prompt
-from starjax.infer.generator import Generator, cut_at_stop
+from starjax.infer.generator import Generator
 from starjax.infer.sampling import SamplingConfig
 
 
+SAMPLES_FILE = "samples.jsonl"
+
+
+@gin.configurable
 @dataclasses.dataclass(frozen=True)
 class GenerationSettings:
   """The published HumanEval/MultiPL-E settings by default: temperature 0.2, top-p 0.95,
@@ -34,9 +41,9 @@ class GenerationSettings:
   seed: int = 0
 
 
-def completion_after(prompt: str, generated: str, stops: Sequence[str]) -> str:
-  """The completion to score after `prompt`, from text generated after prompt.rstrip()."""
-  generated, _ = cut_at_stop(generated, stops)
+def completion_after(prompt: str, generated: str) -> str:
+  """The completion to score after `prompt`, from text generated after prompt.rstrip() (and
+  already cut at the stop strings by the Generator)."""
   stripped = prompt.rstrip()
   tail = prompt[len(stripped):]
   return generated[len(tail):] if generated.startswith(tail) else generated
@@ -95,12 +102,12 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
       budget = min(settings.max_length, context) - longest
       sampling = SamplingConfig(
           temperature=settings.temperature, top_p=settings.top_p if settings.temperature else 1.0,
-          max_new_tokens=budget, stop=benchmark.language.stop_tokens,
+          max_new_tokens=budget, stop=benchmark.language.stop_tokens,  # cut by the Generator
           seed=settings.seed + start)
       completions = generator.complete_ids([ids for _, ids in batch], sampling)
       for (task_id, _), completion in zip(batch, completions):
         problem = benchmark.problems[task_id]
-        text = completion_after(problem.prompt, completion.text, problem.stop_tokens)
+        text = completion_after(problem.prompt, completion.text)
         out.write(json.dumps({"task_id": task_id, "completion": text}) + "\n")
       out.flush()
       if bar is not None:
@@ -108,6 +115,19 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
   if bar is not None:
     bar.close()
   return out_path
+
+
+def generate_and_score(generator: Generator, benchmark: Benchmark, out_dir: str,
+                       settings: GenerationSettings = GenerationSettings(), *,
+                       ks: Sequence[int] = DEFAULT_KS, num_workers: int | None = None,
+                       timeouts: Timeouts | None = None, progress: bool = True) -> dict:
+  """The one path from a model to a benchmark's scores (used by `run.py eval`, the train-time
+  hook and the quickstart): completions to OUT_DIR/samples.jsonl, then sandboxed execution to
+  OUT_DIR/results.jsonl and summary.json. Both halves resume. Returns the summary."""
+  samples = generate_samples(generator, benchmark, os.path.join(out_dir, SAMPLES_FILE),
+                             settings, progress=progress)
+  return evaluate_samples(benchmark, samples, out_dir, ks=ks, num_workers=num_workers,
+                          timeouts=timeouts, progress=progress)
 
 
 def first_problems(benchmark: Benchmark, count: int) -> list[str]:

@@ -10,16 +10,15 @@ current parameters, score them in the sandbox, and log pass@1 with the training 
 
 from __future__ import annotations
 
-import os
-
 import gin
 
 from starjax.data.tokenizer import load_tokenizer
 from starjax.eval.benchmarks import get_benchmark
-from starjax.eval.execution import evaluate_samples
-from starjax.eval.generation import GenerationSettings, first_fitting, generate_samples
-from starjax.infer.decoding import TokenGenerator, unstack_blocks
+from starjax.eval.generation import GenerationSettings, first_fitting, generate_and_score
+from starjax.infer.decoding import TokenGenerator
 from starjax.infer.generator import Generator
+from starjax.model_dir import eval_dir
+from starjax.tokens import ENDOFTEXT, EOS_ID
 
 
 @gin.configurable
@@ -27,8 +26,10 @@ class PassAtOneHook:
   """Greedy pass@1 on the first `num_problems` problems of a benchmark whose prompts fit the
   model's context, every `every` steps.
 
-  Results go to MODEL_DIR/eval/<benchmark>/step_<N>/ (samples, results.jsonl, summary.json);
-  the hook returns {'<benchmark>_pass@1': value} for metrics.jsonl and TensorBoard.
+  A train-time hook (starjax.train.hooks): called with the loop's HookContext, of which it reads
+  step, params, model_config, model_dir and tokenizer_path. Results go to
+  MODEL_DIR/eval/<benchmark>/step_<N>/ (samples, results.jsonl, summary.json); it returns
+  {'<benchmark>_pass@1': value} for metrics.jsonl and TensorBoard.
   """
 
   def __init__(self, every: int = 500, benchmark: str = "humaneval", num_problems: int = 20,
@@ -43,26 +44,24 @@ class PassAtOneHook:
     self.num_workers = num_workers
     self._generator: Generator | None = None
 
-  def _generator_for(self, params, trainer) -> Generator:
+  def _generator_for(self, context) -> Generator:
     if self._generator is None:
-      if not getattr(trainer, "tokenizer_path", None):
+      if not context.tokenizer_path:
         raise ValueError("PassAtOneHook needs the run's tokenizer (MODEL_DIR/tokenizer.json), "
                          "which this run's data does not provide")
-      tokenizer = load_tokenizer(trainer.tokenizer_path)
-      eos = tokenizer.token_to_id("<|endoftext|>")
-      tokens = TokenGenerator(trainer.model_config, params, eos_id=0 if eos is None else eos)
+      tokenizer = load_tokenizer(context.tokenizer_path)
+      eos = tokenizer.token_to_id(ENDOFTEXT)
+      tokens = TokenGenerator(context.model_config, context.params,
+                              eos_id=EOS_ID if eos is None else eos)
       self._generator = Generator(tokens, tokenizer)
     # Same shapes every time: the compiled decode is reused with the new parameters.
-    self._generator.tokens.params = unstack_blocks(params)
-    return self._generator
+    return self._generator.with_params(context.params)
 
-  def __call__(self, step: int, params, trainer) -> dict:
-    generator = self._generator_for(params, trainer)
+  def __call__(self, context) -> dict:
+    generator = self._generator_for(context)
     benchmark = first_fitting(generator, get_benchmark(self.benchmark_name), self.num_problems,
                               self.settings)
-    out_dir = os.path.join(trainer.model_dir, "eval", self.benchmark_name, f"step_{step}")
-    samples = generate_samples(generator, benchmark, os.path.join(out_dir, "samples.jsonl"),
-                               self.settings, progress=False)
-    summary = evaluate_samples(benchmark, samples, out_dir, ks=(1,),
-                               num_workers=self.num_workers, progress=False)
+    out_dir = eval_dir(context.model_dir, self.benchmark_name, f"step_{context.step}")
+    summary = generate_and_score(generator, benchmark, out_dir, self.settings, ks=(1,),
+                                 num_workers=self.num_workers, progress=False)
     return {f"{self.benchmark_name}_pass@1": summary["pass@1"]}

@@ -11,6 +11,7 @@ import dataclasses
 
 from starjax.infer.generator import Generator
 from starjax.infer.sampling import SamplingConfig
+from starjax.tokens import ENDOFTEXT
 
 HUMAN, ASSISTANT, SEPARATOR = "Human:", "Assistant:", "-----"
 
@@ -79,7 +80,7 @@ for example `if (s == NULL) return 0;`, and document what the function returns i
 {SEPARATOR}
 """
 
-STOP_STRINGS = (f"\n{HUMAN}", f"\n{SEPARATOR}", "<|endoftext|>")
+STOP_STRINGS = (f"\n{HUMAN}", f"\n{SEPARATOR}", ENDOFTEXT)
 
 
 @dataclasses.dataclass

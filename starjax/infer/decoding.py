@@ -11,6 +11,8 @@ are never attended; positions count real tokens only, so padding changes no logi
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import math
 from typing import Callable, Sequence
@@ -22,7 +24,8 @@ from flax import nnx
 
 from starjax import sharding
 from starjax.infer.sampling import SamplingConfig, sample_tokens
-from starjax.model import DecoderConfig, KVCache, abstract_decoder
+from starjax.model import DecoderConfig, KVCache, abstract_decoder, unstack_layers
+from jax.sharding import PartitionSpec as P
 
 # (row, generated token ids so far) → True if the row should stop (e.g. a stop string).
 StopCheck = Callable[[int, list[int]], bool]
@@ -55,8 +58,8 @@ def _bucket(n: int, multiple: int) -> int:
 class TokenGenerator:
   """Generates token ids from token-id prompts for one model (parameters as a pure dict).
 
-  mesh_config: place parameters on a mesh by the logical-axis rules, like training (default:
-  one device). chunk_size: decode steps between host-side stop checks.
+  mesh_config: place parameters and the KV cache on a mesh by the logical-axis rules, like
+  training (default: one device). chunk_size: decode steps between host-side stop checks.
   """
 
   def __init__(self, config: DecoderConfig, params, *, eos_id: int = 0,
@@ -66,21 +69,53 @@ class TokenGenerator:
     self.eos_id = eos_id
     self.chunk_size = chunk_size
     self.prompt_bucket = prompt_bucket
-    self.graphdef, abstract_state = nnx.split(abstract_decoder(config))
-    self.mesh = None
-    if mesh_config is not None:
-      self.mesh = mesh_config.create()
-      self.rules = mesh_config.logical_axis_rules
-      specs = sharding.param_specs(abstract_state, self.rules,
-                                   mesh_config.axis_sizes(jax.device_count()))
-      params = jax.device_put(params, sharding.named(self.mesh, specs))
-    self.params = unstack_blocks(params)
+    self.graphdef = nnx.graphdef(abstract_decoder(config))
+    self.mesh = mesh_config.create() if mesh_config is not None else None
+    self.rules = mesh_config.logical_axis_rules if mesh_config is not None else ()
+    self.mesh_config = mesh_config
+    self.params = self._place(params)
     self._prefill = jax.jit(self._prefill_fn, static_argnames=("cache_len", "max_new_tokens",
                                                                "greedy", "use_top_k",
                                                                "use_top_p"))
     self._decode = jax.jit(self._decode_fn, static_argnames=("greedy", "use_top_k",
                                                              "use_top_p"),
                            donate_argnames=("state",))
+
+  @staticmethod
+  def param_shardings(config: DecoderConfig, mesh_config: sharding.MeshConfig) -> dict:
+    """NamedShardings of the (stacked) parameter tree on mesh_config's mesh by its rules: what
+    a checkpoint is restored onto for sharded inference."""
+    abstract_state = nnx.split(abstract_decoder(config))[1]
+    specs = sharding.param_specs(abstract_state, mesh_config.logical_axis_rules,
+                                 mesh_config.axis_sizes(jax.device_count()))
+    return sharding.named(mesh_config.create(), specs)
+
+  def _place(self, params) -> dict:
+    """The parameters with per-layer blocks, on the mesh when there is one (each layer's arrays
+    keep their stacked spec less the `layers` dimension)."""
+    layers = unstack_layers(params)
+    if self.mesh is None:
+      return layers
+    stacked = self.param_shardings(self.config, self.mesh_config)
+    per_layer = jax.tree.map(lambda s: jax.sharding.NamedSharding(self.mesh, P(*s.spec[1:])),
+                             stacked["blocks"])
+    count = len(layers["blocks"])
+    return jax.device_put(layers, dict(stacked, blocks=(per_layer,) * count))
+
+  def with_params(self, params) -> "TokenGenerator":
+    """This generator (same compiled functions, mesh and settings) over other parameters of the
+    same shapes, e.g. a training step's."""
+    clone = copy.copy(self)
+    clone.params = self._place(params)
+    return clone
+
+  def _sharding_context(self):
+    if self.mesh is None:
+      return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(self.mesh)
+    stack.enter_context(sharding.activation_sharding(self.mesh, self.rules))
+    return stack
 
   # -- compiled pieces ----------------------------------------------------------------------
   def _model(self, params):
@@ -94,10 +129,10 @@ class TokenGenerator:
                   cache_len, max_new_tokens, greedy, use_top_k, use_top_p):
     b, p = tokens.shape
     positions = jnp.maximum(jnp.cumsum(segment_ids, axis=1) - 1, 0).astype(jnp.int32)
-    cache = KVCache.zeros(self.config, b, cache_len, per_layer=True)
+    cache = KVCache.zeros(self.config, b, cache_len)
     model, layers = self._model(params)
-    logits, cache = model.decode(tokens, positions, cache, jnp.int32(0),
-                                 segment_ids=segment_ids, layer_params=layers)
+    logits, cache = model.decode(tokens, positions, cache, jnp.int32(0), layers,
+                                 segment_ids=segment_ids)
     key, step_key = jax.random.split(key)
     first = sample_tokens(logits[:, -1], step_key, temperature, top_k, top_p, greedy=greedy,
                           use_top_k=use_top_k, use_top_p=use_top_p)
@@ -117,7 +152,7 @@ class TokenGenerator:
 
     def body(s):
       logits, cache = model.decode(s.token[:, None], s.position[:, None], s.cache, s.index,
-                                   layer_params=layers)
+                                   layers)
       key, step_key = jax.random.split(s.key)
       new = sample_tokens(logits[:, 0], step_key, temperature, top_k, top_p, greedy=greedy,
                           use_top_k=use_top_k, use_top_p=use_top_p)
@@ -168,9 +203,7 @@ class TokenGenerator:
                   use_top_p=sampling.top_p < 1.0)
     dynamic = (jnp.float32(sampling.temperature), jnp.int32(sampling.top_k),
                jnp.float32(sampling.top_p))
-    context = self.mesh if self.mesh is not None else _null_context()
-    with context, (sharding.activation_sharding(self.mesh, self.rules) if self.mesh is not None
-                   else _null_context()):
+    with self._sharding_context():
       state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
                             jax.random.key(sampling.seed), jnp.int32(max_new), *dynamic,
                             cache_len=p + buffer, max_new_tokens=buffer, **static)
@@ -202,24 +235,6 @@ class TokenGenerator:
     return results
 
 
-def unstack_blocks(params: dict) -> dict:
-  """params with the stacked blocks [layers, ...] split into a tuple of per-layer trees."""
-  blocks = params["blocks"]
-  if isinstance(blocks, (tuple, list)):
-    return params
-  count = jax.tree.leaves(blocks)[0].shape[0]
-  layers = tuple(jax.tree.map(lambda a, i=i: a[i], blocks) for i in range(count))
-  return dict(params, blocks=layers)
-
-
 def _until_eos(ids: np.ndarray, eos_id: int) -> list[int]:
   hits = np.flatnonzero(ids == eos_id)
   return ids[: hits[0]].tolist() if hits.size else ids.tolist()
-
-
-class _null_context:
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    return False

@@ -12,12 +12,12 @@ from typing import Sequence
 
 import tokenizers
 
+from starjax import tokens as tokens_lib
 from starjax.infer.decoding import Generated, TokenGenerator
 from starjax.infer.sampling import SamplingConfig
 
-FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX = "<fim_prefix>", "<fim_middle>", "<fim_suffix>"
 # Tokens that end an infill besides EOS (StarCoder2's repository-level file separator).
-INFILL_STOPS = ("<file_sep>",)
+INFILL_STOPS = (tokens_lib.FILE_SEP,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,11 +40,11 @@ class Generator:
   def __init__(self, tokens: TokenGenerator, tokenizer: tokenizers.Tokenizer):
     self.tokens = tokens
     self.tokenizer = tokenizer
-    eos = tokenizer.token_to_id("<|endoftext|>")
+    eos = tokenizer.token_to_id(tokens_lib.ENDOFTEXT)
     self.eos_id = tokens.eos_id if eos is None else eos
     if self.eos_id != tokens.eos_id:
-      raise ValueError(f"tokenizer's <|endoftext|> is id {eos} but the generator stops at "
-                       f"{tokens.eos_id}")
+      raise ValueError(f"tokenizer's {tokens_lib.ENDOFTEXT} is id {eos} but the generator "
+                       f"stops at {tokens.eos_id}")
 
   @classmethod
   def load(cls, *, model_dir: str | None = None, hf_dir: str | None = None,
@@ -52,10 +52,16 @@ class Generator:
     """A Generator for a starjax MODEL_DIR or a Hugging Face directory (exactly one)."""
     from starjax.infer import loading  # pylint: disable=import-outside-toplevel
     config, params, tokenizer = loading.load_model(model_dir=model_dir, hf_dir=hf_dir,
-                                                   tokenizer_path=tokenizer_path)
-    eos = tokenizer.token_to_id("<|endoftext|>")
-    return cls(TokenGenerator(config, params, eos_id=0 if eos is None else eos,
+                                                   tokenizer_path=tokenizer_path,
+                                                   mesh_config=mesh_config)
+    eos = tokenizer.token_to_id(tokens_lib.ENDOFTEXT)
+    return cls(TokenGenerator(config, params, eos_id=tokens_lib.EOS_ID if eos is None else eos,
                               mesh_config=mesh_config, **kwargs), tokenizer)
+
+  def with_params(self, params) -> "Generator":
+    """The same generator (compiled decode, tokenizer, mesh) over other parameters of the same
+    model, e.g. the current ones of a training run."""
+    return Generator(self.tokens.with_params(params), self.tokenizer)
 
   def encode(self, text: str) -> list[int]:
     """Token ids of `text`; special tokens (BOS) only if the tokenizer's post-processor adds
@@ -91,13 +97,12 @@ class Generator:
     return completions
 
   def fim_prompt(self, prefix: str, suffix: str, *, spm: bool = False) -> str:
-    """PSM: <fim_prefix>P<fim_suffix>S<fim_middle>; SPM (BigCode): <fim_prefix><fim_suffix>S<fim_middle>P."""
-    for token in (FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX):
+    """The FIM prompt (starjax.tokens.fim_prompt: PSM, or SPM with spm=True) after checking
+    that this model's tokenizer has the FIM tokens."""
+    for token in (tokens_lib.FIM_PREFIX, tokens_lib.FIM_MIDDLE, tokens_lib.FIM_SUFFIX):
       if self.tokenizer.token_to_id(token) is None:
         raise ValueError(f"the tokenizer has no {token} token: this model cannot infill")
-    if spm:
-      return f"{FIM_PREFIX}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}{prefix}"
-    return f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}"
+    return tokens_lib.fim_prompt(prefix, suffix, spm=spm)
 
   def infill(self, prefix: str, suffix: str, sampling: SamplingConfig | None = None, *,
              spm: bool = False) -> list[str]:

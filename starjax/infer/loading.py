@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 
-import jax
 from flax import nnx
 
 from starjax.data.tokenizer import load_tokenizer
-from starjax.model import DecoderConfig, abstract_decoder
-
-TOKENIZER_FILE = "tokenizer.json"
+from starjax.model_dir import TOKENIZER as TOKENIZER_FILE
+from starjax.model_dir import model_config_from_checkpoint, restore_params
 
 
 def load_model(*, model_dir: str | None = None, hf_dir: str | None = None,
-               tokenizer_path: str | None = None):
-  """(DecoderConfig, params as a pure dict, tokenizers.Tokenizer) for exactly one source."""
+               tokenizer_path: str | None = None, mesh_config=None):
+  """(DecoderConfig, params as a pure dict, tokenizers.Tokenizer) for exactly one source.
+
+  mesh_config: restore the parameters directly in their shards on that mesh (by its
+  logical-axis rules), never whole on one device."""
   if bool(model_dir) == bool(hf_dir):
     raise ValueError("give exactly one of --model_dir (a starjax run) or --hf_dir (a Hugging "
                      "Face model directory)")
@@ -31,29 +32,17 @@ def load_model(*, model_dir: str | None = None, hf_dir: str | None = None,
         f"--tokenizer=PATH.")
   tokenizer = load_tokenizer(tokenizer_path)
   if model_dir:
-    config, params = load_checkpoint(model_dir)
+    shardings = None
+    if mesh_config is not None:
+      from starjax.infer.decoding import TokenGenerator  # pylint: disable=import-outside-toplevel
+      shardings = TokenGenerator.param_shardings(model_config_from_checkpoint(model_dir),
+                                                 mesh_config)
+    config, params = restore_params(model_dir, shardings=shardings)
   else:
     from starjax.convert import hf  # pylint: disable=import-outside-toplevel
-    model = hf.load_pretrained(hf_dir)
+    model = hf.load_pretrained(hf_dir, mesh_config=mesh_config)
     config, params = model.config, nnx.to_pure_dict(nnx.state(model))
   if tokenizer.get_vocab_size(with_added_tokens=True) > config.vocab_size:
     raise ValueError(f"{tokenizer_path} has {tokenizer.get_vocab_size(with_added_tokens=True)} "
                      f"tokens but the model's vocabulary is {config.vocab_size}: wrong tokenizer")
   return config, params, tokenizer
-
-
-def load_checkpoint(model_dir: str, step: int | None = None) -> tuple[DecoderConfig, dict]:
-  """The model config and parameters of MODEL_DIR's newest (or given) checkpoint."""
-  from starjax.train.checkpointing import (  # pylint: disable=import-outside-toplevel
-      Checkpointer, model_config_from_checkpoint)
-  config = model_config_from_checkpoint(model_dir)
-  _, state = nnx.split(abstract_decoder(config))
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
-                          nnx.to_pure_dict(state))
-  checkpointer = Checkpointer(model_dir, read_only=True)
-  try:
-    params = checkpointer.restore(abstract, step=step)[0]
-  finally:
-    checkpointer.close()
-  return config, params

@@ -12,11 +12,24 @@ import json
 from typing import Literal
 
 import gin
+import jax
 import jax.numpy as jnp
 
-REMAT_POLICIES = ("none", "minimal", "full")
+# remat_policy name → what jax.checkpoint may save in the scanned block (None: no remat).
+REMAT_POLICIES = {
+    "none": None,
+    # Keep matmul outputs (no batch dims in their contraction), recompute elementwise work.
+    "minimal": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    "full": jax.checkpoint_policies.nothing_saveable,
+}
 POSITION_EMBEDDINGS = ("learned", "rope")
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "pallas", "einsum")
+# DecoderConfig fields that decide what a checkpoint computes (the architecture: conversion's
+# config.gin binds exactly these, checkpoint compatibility compares them); the others (dtypes,
+# dropout, remat, attention kernel, init) are an experiment's choice.
+ARCHITECTURE_FIELDS = ("vocab_size", "num_layers", "hidden_size", "num_heads", "num_kv_heads",
+                       "head_dim", "mlp_dim", "max_seq_len", "position_embedding", "rope_theta",
+                       "sliding_window", "tie_embeddings", "use_bias", "layer_norm_eps")
 
 
 @gin.configurable
@@ -91,7 +104,7 @@ class DecoderConfig:
       problems.append(f"position_embedding={self.position_embedding!r}; "
                       f"choose one of {POSITION_EMBEDDINGS}")
     if self.remat_policy not in REMAT_POLICIES:
-      problems.append(f"remat_policy={self.remat_policy!r}; choose one of {REMAT_POLICIES}")
+      problems.append(f"remat_policy={self.remat_policy!r}; choose one of {tuple(REMAT_POLICIES)}")
     if self.attention_impl not in ATTENTION_IMPLEMENTATIONS:
       problems.append(f"attention_impl={self.attention_impl!r}; "
                       f"choose one of {ATTENTION_IMPLEMENTATIONS}")
@@ -135,13 +148,12 @@ class DecoderConfig:
   def from_json(cls, text: str) -> "DecoderConfig":
     return cls(**json.loads(text))
 
-  def shape_fingerprint(self) -> dict:
-    """The fields that decide parameter shapes: a checkpoint only fits a model with the same."""
-    return {
-        "vocab_size": self.vocab_size, "num_layers": self.num_layers,
-        "hidden_size": self.hidden_size, "num_heads": self.num_heads,
-        "num_kv_heads": self.num_kv_heads, "head_dim": self.resolved_head_dim,
-        "mlp_dim": self.mlp_dim, "position_embedding": self.position_embedding,
-        "max_seq_len": self.max_seq_len if self.position_embedding == "learned" else None,
-        "tie_embeddings": self.tie_embeddings, "use_bias": self.use_bias,
-    }
+  def architecture(self) -> dict:
+    """What identifies an architecture (ARCHITECTURE_FIELDS, head_dim resolved): a checkpoint
+    restores only into a model with the same. max_seq_len counts with learned positions only:
+    RoPE has no position table, so another context length fits the same weights."""
+    values = {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
+    values["head_dim"] = self.resolved_head_dim
+    if self.position_embedding != "learned":
+      values["max_seq_len"] = None
+    return values

@@ -17,17 +17,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from starjax.model.attention import Attention, LayerCache, MaskInfo
-from starjax.model.config import DecoderConfig
+from starjax.model.config import REMAT_POLICIES, DecoderConfig
 from starjax.model.layers import Embed, LayerNorm, Linear, dropout
 from starjax.sharding import constrain
-
-REMAT_POLICIES = {
-    "none": None,
-    # Keep matmul outputs (no batch dims in their contraction), recompute elementwise work.
-    "minimal": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
-    "full": jax.checkpoint_policies.nothing_saveable,
-}
-
 
 class MLP(nnx.Module):
   """c_fc → tanh-approximated GELU → c_proj."""
@@ -68,32 +60,33 @@ class Block(nnx.Module):
     return constrain(x, ("act_batch", "act_length", "act_embed")), cache
 
 
+# Logical axes of the KV cache (sharded by the mesh's rules like parameters and activations).
+CACHE_AXES = ("cache_batch", "cache_length", "cache_kv_heads", "cache_head_dim")
+
+
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass
 class KVCache:
-  """Decoding state of the whole stack.
+  """Decoding state of the whole stack, one array per layer.
 
-  key, value: [layers, batch, cache_len, kv_heads, head_dim]: only num_kv_heads are stored
-    (one head for MQA), which is what makes MQA decoding cheap. With per_layer=True, tuples of
-    one [batch, cache_len, kv_heads, head_dim] array per layer (see Decoder.decode).
+  key, value: tuples of num_layers arrays [batch, cache_len, kv_heads, head_dim] (logical axes
+    CACHE_AXES): only num_kv_heads are stored (one head for MQA), which is what makes MQA
+    decoding cheap. Per-layer arrays, not one stacked array, so that a decode step updates each
+    layer's cache in place instead of slicing and re-stacking the whole stack.
   segment_ids: [batch, cache_len]: 1 for filled positions, 0 for padding / not yet written.
   """
-  key: jax.Array | tuple[jax.Array, ...]
-  value: jax.Array | tuple[jax.Array, ...]
+  key: tuple[jax.Array, ...]
+  value: tuple[jax.Array, ...]
   segment_ids: jax.Array
 
   @classmethod
-  def zeros(cls, config: DecoderConfig, batch: int, cache_len: int, dtype=None,
-            per_layer: bool = False):
+  def zeros(cls, config: DecoderConfig, batch: int, cache_len: int, dtype=None) -> "KVCache":
     shape = (batch, cache_len, config.num_kv_heads, config.resolved_head_dim)
     dtype = dtype or config.compute_dtype
-    if per_layer:
-      key = tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers))
-      value = tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers))
-    else:
-      key = jnp.zeros((config.num_layers, *shape), dtype)
-      value = jnp.zeros((config.num_layers, *shape), dtype)
-    return cls(key=key, value=value, segment_ids=jnp.zeros((batch, cache_len), jnp.int32))
+    layer = lambda: constrain(jnp.zeros(shape, dtype), CACHE_AXES)  # noqa: E731
+    return cls(key=tuple(layer() for _ in range(config.num_layers)),
+               value=tuple(layer() for _ in range(config.num_layers)),
+               segment_ids=jnp.zeros((batch, cache_len), jnp.int32))
 
 
 class Decoder(nnx.Module):
@@ -138,19 +131,19 @@ class Decoder(nnx.Module):
     info = MaskInfo(q_index=jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32), (b, t)),
                     q_segment_ids=segment_ids, kv_segment_ids=segment_ids, plain_causal=plain,
                     self_attention=True)
-    x = self._hidden(tokens, positions, info, None, None, dropout_rng)[0]
+    x = self._hidden(tokens, positions, info, dropout_rng)
     return self._logits(x)
 
   def decode(self, tokens: jax.Array, positions: jax.Array, cache: KVCache,
-             cache_index: jax.Array, segment_ids: jax.Array | None = None,
-             layer_params: Sequence | None = None) -> tuple[jax.Array, KVCache]:
+             cache_index: jax.Array, layer_params: Sequence,
+             segment_ids: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
     """Forward pass of `tokens` [b, t] written into the cache at slots cache_index..+t.
 
     Prefill passes the (left-padded) prompt with segment_ids (0 on padding) at cache_index 0;
     each decode step passes one token. Returns (float32 logits [b, t, vocab], updated cache).
 
-    layer_params: the blocks' parameters as one state per layer (with a per-layer cache). The
-      layers then run one after another instead of in a scan over the stacked parameters, whose
+    layer_params: the blocks' parameters as one state per layer (`unstack_layers`). The
+      layers run one after another instead of in a scan over the stacked parameters, whose
       per-step slicing copies every layer's weights: for one-token steps that copy costs about
       a third of the time (measured on CPU).
     """
@@ -164,13 +157,17 @@ class Decoder(nnx.Module):
     # useful, and their outputs are never read.
     info = MaskInfo(q_index=q_index, q_segment_ids=jnp.ones_like(segment_ids),
                     kv_segment_ids=kv_segments)
-    layers = LayerCache(key=cache.key, value=cache.value)
-    if layer_params is not None:
-      x, layers = self._hidden_layerwise(tokens, positions, info, layers, cache_index,
-                                         layer_params)
-    else:
-      x, layers = self._hidden(tokens, positions, info, layers, cache_index, None)
-    return self._logits(x), KVCache(key=layers.key, value=layers.value, segment_ids=kv_segments)
+    graphdef = nnx.graphdef(self.blocks)
+    x = constrain(self._embed(tokens, positions), ("act_batch", "act_length", "act_embed"))
+    keys, values = [], []
+    for i, params in enumerate(layer_params):
+      x, layer = nnx.merge(graphdef, params)(
+          x, positions, info, cache=LayerCache(cache.key[i], cache.value[i]),
+          cache_index=cache_index)
+      keys.append(constrain(layer.key, CACHE_AXES))
+      values.append(constrain(layer.value, CACHE_AXES))
+    return self._logits(self.ln_f(x)), KVCache(key=tuple(keys), value=tuple(values),
+                                               segment_ids=kv_segments)
 
   def _embed(self, tokens, positions):
     x = self.wte(tokens)
@@ -178,21 +175,7 @@ class Decoder(nnx.Module):
       x = x + self.wpe(positions)
     return x
 
-  def _hidden_layerwise(self, tokens, positions, info, layer_cache: LayerCache, cache_index,
-                        layer_params):
-    graphdef = nnx.graphdef(self.blocks)
-    x = constrain(self._embed(tokens, positions), ("act_batch", "act_length", "act_embed"))
-    keys, values = [], []
-    for i, params in enumerate(layer_params):
-      block = nnx.merge(graphdef, params)
-      x, cache = block(x, positions, info, cache=LayerCache(layer_cache.key[i],
-                                                            layer_cache.value[i]),
-                       cache_index=cache_index)
-      keys.append(cache.key)
-      values.append(cache.value)
-    return self.ln_f(x), LayerCache(key=tuple(keys), value=tuple(values))
-
-  def _hidden(self, tokens, positions, info, layer_cache, cache_index, dropout_rng):
+  def _hidden(self, tokens, positions, info, dropout_rng):
     c = self.config
     x = self._embed(tokens, positions)
     if dropout_rng is not None:
@@ -205,16 +188,15 @@ class Decoder(nnx.Module):
                   else None)
 
     def body(x, scanned):
-      layer_params, cache, key = scanned
+      layer_params, key = scanned
       block = nnx.merge(graphdef, layer_params)
-      return block(x, positions, info, cache=cache, cache_index=cache_index, dropout_key=key)
+      return block(x, positions, info, dropout_key=key)[0], None
 
     policy = REMAT_POLICIES[c.remat_policy]
     if policy is not None:
       body = jax.checkpoint(body, policy=policy, prevent_cse=False)
-    x, layer_cache = jax.lax.scan(body, x, (params, layer_cache, layer_keys),
-                                  unroll=min(c.scan_unroll, c.num_layers))
-    return self.ln_f(x), layer_cache
+    x, _ = jax.lax.scan(body, x, (params, layer_keys), unroll=min(c.scan_unroll, c.num_layers))
+    return self.ln_f(x)
 
   def _logits(self, x):
     if self.lm_head is not None:
@@ -232,3 +214,14 @@ def create_decoder(config: DecoderConfig, seed: int = 0) -> Decoder:
 def abstract_decoder(config: DecoderConfig) -> Decoder:
   """The decoder's structure with ShapeDtypeStructs for values: allocates nothing."""
   return nnx.eval_shape(lambda: Decoder(config, rngs=nnx.Rngs(params=0)))
+
+
+def unstack_layers(params: dict) -> dict:
+  """params with the stacked blocks [layers, ...] split into a tuple of per-layer trees (what
+  Decoder.decode takes as layer_params, in params["blocks"])."""
+  blocks = params["blocks"]
+  if isinstance(blocks, (tuple, list)):
+    return params
+  count = jax.tree.leaves(blocks)[0].shape[0]
+  layers = tuple(jax.tree.map(lambda a, i=i: a[i], blocks) for i in range(count))
+  return dict(params, blocks=layers)

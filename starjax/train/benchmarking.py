@@ -46,7 +46,7 @@ def measure(config: DecoderConfig, *, batch_size: int, seq_len: int, steps: int 
   jax.block_until_ready((state, metrics))
   seconds = (time.perf_counter() - t0) / steps
   return {"tokens_per_second": trainer.tokens_per_step() / seconds, "step_seconds": seconds,
-          "mfu": trainer.flops_per_step() / seconds / trainer.peak_flops(),
+          "mfu": trainer.flops_per_step() / seconds / trainer.peak_flops,
           "compile_seconds": compile_seconds, "loss": float(metrics["loss"])}
 
 

@@ -1,9 +1,8 @@
-"""What the training loop reads: batch sources, the tokenizer it installs in MODEL_DIR, and a
-prefetcher that keeps the input pipeline ahead of the device."""
+"""What the training loop reads: batch sources, the data's tokenizer, and a prefetcher that
+keeps the input pipeline ahead of the device."""
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from typing import Callable, Iterator
@@ -29,31 +28,6 @@ def seqio_tokenizer_path(name: str) -> str | None:
   tasks.register_tasks()
   vocabulary = tasks.get(name).output_features["targets"].vocabulary
   return getattr(vocabulary, "tokenizer_path", None)
-
-
-def install_tokenizer(source: str, model_dir: str, vocab_size: int) -> str:
-  """Copies the training tokenizer to MODEL_DIR/tokenizer.json (what inference reads).
-
-  Refuses a tokenizer larger than the model's vocabulary, or one that differs from the
-  tokenizer a resumed MODEL_DIR was trained with.
-  """
-  import filecmp  # pylint: disable=import-outside-toplevel
-  import shutil  # pylint: disable=import-outside-toplevel
-  import tokenizers  # pylint: disable=import-outside-toplevel
-  size = tokenizers.Tokenizer.from_file(source).get_vocab_size(with_added_tokens=True)
-  if size > vocab_size:
-    raise ValueError(f"the tokenizer {source} has {size} tokens but the model's vocab_size is "
-                     f"{vocab_size}: bind VOCAB_SIZE / DecoderConfig.vocab_size >= {size}")
-  target = os.path.join(model_dir, "tokenizer.json")
-  if os.path.exists(target):
-    if not filecmp.cmp(source, target, shallow=False):
-      raise ValueError(f"{target} differs from this run's tokenizer {source}: MODEL_DIR was "
-                       f"trained with another tokenizer. Use a new MODEL_DIR.")
-    return target
-  os.makedirs(model_dir, exist_ok=True)
-  shutil.copyfile(source, target + ".tmp")
-  os.replace(target + ".tmp", target)
-  return target
 
 
 class Prefetcher:

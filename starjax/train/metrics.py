@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from starjax.model_dir import metrics_path, tensorboard_dir
+
 
 class MetricsWriter:
   """Appends metrics as they come; on resume, drops lines past the restored step first, so
@@ -17,7 +19,7 @@ class MetricsWriter:
   def __init__(self, model_dir: str, resume_step: int = 0, *, tensorboard: bool = True,
                is_writer: bool = True):
     self.is_writer = is_writer
-    self.path = os.path.join(model_dir, "metrics.jsonl")
+    self.path = metrics_path(model_dir)
     self._tb = None
     if not is_writer:
       return
@@ -26,7 +28,7 @@ class MetricsWriter:
     self._file = open(self.path, "a")
     if tensorboard:
       from flax.metrics import tensorboard as flax_tb  # pylint: disable=import-outside-toplevel
-      self._tb = flax_tb.SummaryWriter(os.path.join(model_dir, "tensorboard"))
+      self._tb = flax_tb.SummaryWriter(tensorboard_dir(model_dir))
 
   def _truncate_after(self, step: int) -> None:
     if not os.path.exists(self.path):
@@ -70,7 +72,7 @@ class MetricsWriter:
 
 def read_metrics(model_dir: str) -> list[dict]:
   """The records of MODEL_DIR/metrics.jsonl, skipping a line cut short by a crash."""
-  path = os.path.join(model_dir, "metrics.jsonl")
+  path = metrics_path(model_dir)
   records = []
   if os.path.exists(path):
     with open(path) as f:

@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-FEATURES = ("decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights",
-            "decoder_segment_ids", "decoder_positions")
+from starjax.tokens import DECODER_FEATURES as FEATURES
 
 
 @flax.struct.dataclass

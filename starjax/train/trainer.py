@@ -10,8 +10,8 @@ SIGTERM (preemption) saves a checkpoint before exiting; rerunning the command re
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import os
 import signal
 import threading
 import time
@@ -29,10 +29,11 @@ from starjax import sharding
 from starjax.model import DecoderConfig, abstract_decoder, create_decoder
 from starjax.model.flops import flops_per_token, parameter_count
 from starjax.train import hardware
-from starjax.train.checkpointing import (CheckpointConfig, Checkpointer, check_compatible,
-                                         json_safe)
-from starjax.train.inputs import (BatchSource, Prefetcher, install_tokenizer, seqio_batches,
-                                  seqio_tokenizer_path, seqio_validation_batches)
+from starjax.model_dir import (CheckpointConfig, Checkpointer, ModelDirError, check_compatible,
+                               install_tokenizer, json_safe, tokenizer_path)
+from starjax.train.hooks import HookContext, TrainHook, run_hooks
+from starjax.train.inputs import (BatchSource, Prefetcher, seqio_batches, seqio_tokenizer_path,
+                                  seqio_validation_batches)
 from starjax.train.metrics import MetricsWriter
 from starjax.train.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
 from starjax.train.step import FEATURES, TrainState, make_eval_step, make_train_step
@@ -65,7 +66,9 @@ class Trainer:
   def __init__(self, model_config: DecoderConfig, *, train_steps: int, batch_size: int,
                seq_len: int, mesh_config: sharding.MeshConfig | None = None,
                optimizer_config: OptimizerConfig | None = None, microbatches: int = 1,
-               seed: int = 0):
+               seed: int = 0, mesh: jax.sharding.Mesh | None = None):
+    """mesh: the devices to lay MeshConfig over; default MeshConfig.create() (the devices
+    present). `info --aot` passes a mesh of a TPU topology's compile-only devices."""
     self.model_config = model_config
     self.mesh_config = mesh_config or sharding.MeshConfig()
     self.optimizer_config = optimizer_config or OptimizerConfig()
@@ -77,9 +80,9 @@ class Trainer:
     if batch_size % microbatches:
       raise ValueError(f"BATCH_SIZE={batch_size} is not divisible by microbatches={microbatches}")
 
-    self.mesh = self.mesh_config.create()
+    self.mesh = mesh if mesh is not None else self.mesh_config.create()
     self.rules = self.mesh_config.logical_axis_rules
-    sizes = self.mesh_config.axis_sizes(jax.device_count())
+    sizes = dict(self.mesh.shape)
     sharding.check_batch_divides(batch_size, self.mesh, self.rules)
     sharding.check_batch_divides(batch_size // microbatches, self.mesh, self.rules,
                                  what=f"BATCH_SIZE/microbatches ({batch_size}/{microbatches})")
@@ -156,11 +159,16 @@ class Trainer:
         self._compiled = self._train_step.lower(abstract_state, self.abstract_batch()).compile()
     return self._compiled
 
+  def device_batch(self, batch: dict) -> dict:
+    """This process's numpy share of a batch [batch, seq_len] → global Arrays on the mesh."""
+    return sharding.shard_batch({k: batch[k] for k in FEATURES}, self.batch_sharding)
+
   def step(self, state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     """One update. batch: numpy [batch, seq_len] features (this process's share) or Arrays."""
     if not isinstance(next(iter(batch.values())), jax.Array):
-      batch = sharding.shard_batch({k: batch[k] for k in FEATURES}, self.batch_sharding)
-    return self.compile()(state, batch)
+      batch = self.device_batch(batch)
+    with self.mesh:
+      return self.compile()(state, batch)
 
   def validation_loss(self, params, batches: Sequence[dict]) -> float:
     total, weight = 0.0, 0.0
@@ -178,7 +186,9 @@ class Trainer:
   def flops_per_step(self) -> float:
     return flops_per_token(self.model_config, self.seq_len).training * self.tokens_per_step()
 
+  @functools.cached_property
   def peak_flops(self) -> float:
+    """Peak FLOP/s of all devices (on CPU a measured probe: computed once per Trainer)."""
     per_device, _ = hardware.peak_flops_per_device(self.model_config.dtype)
     return per_device * jax.device_count()
 
@@ -188,7 +198,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
           batch_size: int = gin.REQUIRED, seq_len: int = gin.REQUIRED,
           mixture_or_task_name: str = gin.REQUIRED, *, seed: int = 0, microbatches: int = 1,
           log_every: int = 1, eval_every: int | None = None, eval_batches: int = 4,
-          hooks: Sequence[Callable] = (), init_params_from: str | None = None,
+          hooks: Sequence[TrainHook] = (), init_params_from: str | None = None,
           batch_source: BatchSource = seqio_batches,
           validation_source: Callable[..., list] | None = seqio_validation_batches,
           tokenizer_source: Callable[[str], str | None] | None = seqio_tokenizer_path,
@@ -198,57 +208,25 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
           checkpoint_config: CheckpointConfig | None = None) -> TrainResult:
   """Trains (or resumes) a model in MODEL_DIR; see the module docstring for the flow.
 
-  batch_size is global (all processes). hooks: callables hook(step, params, trainer) → dict
-  of metrics (or None), called every time their own `every` attribute divides the step.
-  init_params_from: a MODEL_DIR (e.g. from `run.py convert`) whose newest parameters start a
-  fresh run with a fresh optimizer: fine-tuning.
-  tokenizer_source: name → tokenizer.json of the data; copied to MODEL_DIR for inference.
+  batch_size is global (all processes). hooks: see starjax.train.hooks (called with a
+  HookContext every `hook.every` steps and at the last). init_params_from: a MODEL_DIR (e.g.
+  from `run.py convert`) whose newest parameters start a fresh run with a fresh optimizer:
+  fine-tuning. tokenizer_source: name → tokenizer.json of the data, installed in MODEL_DIR.
   """
-  from starjax.gin_config import write_operative_config  # pylint: disable=import-outside-toplevel
   model_config = model_config or DecoderConfig()
-  checkpoint_config = checkpoint_config or CheckpointConfig()
   trainer = Trainer(model_config, train_steps=train_steps, batch_size=batch_size,
                     seq_len=seq_len, mesh_config=mesh_config,
                     optimizer_config=optimizer_config, microbatches=microbatches, seed=seed)
-  is_chief = jax.process_index() == 0
-  checkpointer = Checkpointer(model_dir, checkpoint_config)
+  checkpointer = open_checkpoints(model_dir, checkpoint_config, model_config)
   latest = checkpointer.latest_step()
-  if latest is not None:  # check before anything in MODEL_DIR is written
-    check_compatible(checkpointer.restore_meta(latest), model_config, model_dir)
-
+  state, data_position = restore_or_init(trainer, checkpointer, init_params_from)
+  start_step = int(jax.device_get(state.step))
+  tokenizer = tokenizer_source(mixture_or_task_name) if tokenizer_source else None
+  tokenizer_path = install_run_files(model_dir, tokenizer, model_config)
   meta = {"model_config": model_config.to_json(), "mixture_or_task_name": mixture_or_task_name,
           "batch_size": batch_size, "seq_len": seq_len, "seed": seed,
-          "starjax_version": starjax.__version__}
-  if latest is not None:
-    params, optimizer_item, stored_meta = checkpointer.restore(
-        trainer.abstract_params, trainer.abstract_optimizer_item(), latest)
-    state = TrainState(step=optimizer_item["step"], params=params,
-                       opt_state=optimizer_item["opt_state"], rng=optimizer_item["rng"])
-    data_position = int(stored_meta.get("data_position", latest))
-    log.info("resumed from %s at step %d", checkpointer.directory, latest)
-  else:
-    params = None
-    if init_params_from:
-      source = Checkpointer(init_params_from, read_only=True)
-      if source.latest_step() is None:
-        raise FileNotFoundError(f"init_params_from={init_params_from}: no checkpoint there")
-      check_compatible(source.restore_meta(), model_config, init_params_from)
-      params = source.restore(trainer.abstract_params)[0]
-      source.close()
-    state = trainer.init_state(params)
-    data_position = 0
-  start_step = int(jax.device_get(state.step))
-  trainer.model_dir = model_dir
-  trainer.tokenizer_path = None
-  tokenizer = tokenizer_source(mixture_or_task_name) if tokenizer_source else None
-  if tokenizer:
-    trainer.tokenizer_path = (install_tokenizer(tokenizer, model_dir, model_config.vocab_size)
-                              if is_chief else os.path.join(model_dir, "tokenizer.json"))
-    meta["tokenizer"] = tokenizer
-  if is_chief:
-    write_operative_config(model_dir)
-  writer = MetricsWriter(model_dir, resume_step=start_step, is_writer=is_chief)
-
+          "starjax_version": starjax.__version__, **({"tokenizer": tokenizer} if tokenizer else {})}
+  writer = MetricsWriter(model_dir, resume_step=start_step, is_writer=jax.process_index() == 0)
   if start_step >= train_steps:
     log.info("MODEL_DIR %s is already at step %d >= TRAIN_STEPS=%d", model_dir, start_step,
              train_steps)
@@ -256,98 +234,183 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
     writer.close()
     return TrainResult(model_dir, start_step, {}, latest)
 
-  t0 = time.perf_counter()
-  trainer.compile()
-  compile_seconds = time.perf_counter() - t0
-  peak = trainer.peak_flops()
-  flops_per_step = trainer.flops_per_step()
+  compile_seconds = timed(trainer.compile)
+  shard = dict(shard_index=jax.process_index(), num_shards=jax.process_count())
   per_process_batch = batch_size // jax.process_count()
-  validation = None
-  if eval_every and validation_source is not None:
-    validation = validation_source(mixture_or_task_name, seq_len=seq_len,
-                                   batch_size=per_process_batch, num_batches=eval_batches,
-                                   shard_index=jax.process_index(),
-                                   num_shards=jax.process_count())
-
-  batches = batch_source(mixture_or_task_name, seq_len=seq_len, batch_size=per_process_batch,
-                         seed=seed, shard_index=jax.process_index(),
-                         num_shards=jax.process_count(), start_batch=data_position)
-  to_device = lambda b: sharding.shard_batch({k: b[k] for k in FEATURES},  # noqa: E731
-                                             trainer.batch_sharding)
-  batches = Prefetcher(iter(batches), to_device)
-  preempted = threading.Event()
-  previous_handler = None
-  if threading.current_thread() is threading.main_thread():
-    previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.set())
-
-  def save(step, force):
-    meta_now = dict(meta, data_position=data_position, step=step)
-    return checkpointer.save(step, state.params, {"step": state.step,
-                                                  "opt_state": state.opt_state,
-                                                  "rng": state.rng},
-                             json_safe(meta_now), force=force)
-
-  bar = None
-  if progress and is_chief:
-    from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-    bar = tqdm(total=train_steps, initial=start_step, desc="train", unit="step",
-               dynamic_ncols=True)
-  record: dict = {}
-  last_saved = latest
-  n_params = parameter_count(model_config)
-  try:
-    for step in range(start_step + 1, train_steps + 1):
-      batch = next(batches)
-      t_step = time.perf_counter()
-      with trainer.mesh:
-        state, metrics = trainer.compile()(state, batch)
-      metrics = jax.device_get(metrics)
-      step_seconds = time.perf_counter() - t_step
-      data_position += 1
-      if int(metrics["consecutive_nonfinite"]) >= trainer.optimizer_config.max_consecutive_nonfinite:
-        raise NonFiniteTrainingError(
-            f"step {step}: loss or gradient not finite for {int(metrics['consecutive_nonfinite'])}"
-            f" steps in a row (OptimizerConfig.max_consecutive_nonfinite). Lower the learning "
-            f"rate, use float32 (DecoderConfig.dtype), or check the data; the last checkpoint "
-            f"({last_saved}) is intact.")
-      tokens_per_second = trainer.tokens_per_step() / step_seconds
-      values = {k: metrics[k] for k in ("loss", "learning_rate", "grad_norm")}
-      values.update(
-          tokens_per_second=tokens_per_second,
-          mfu=flops_per_step / step_seconds / peak,
-          step_seconds=step_seconds,
-          loss_tokens=metrics["loss_tokens"],
-          skipped_steps=metrics["total_nonfinite"],
-      )
-      if step == start_step + 1:
-        values.update(compile_seconds=compile_seconds, parameters=n_params)
-      if validation is not None and (step % eval_every == 0 or step == train_steps):
-        values["validation_loss"] = trainer.validation_loss(state.params, validation)
-      for hook in hooks:
-        every = getattr(hook, "every", None)
-        if every and (step % every == 0 or step == train_steps):
-          values.update(hook(step, state.params, trainer) or {})
-      if step % log_every == 0 or step == train_steps or "validation_loss" in values:
-        record = writer.write(step, values)
-      if bar is not None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{float(metrics['loss']):.3f}",
-                        tok_s=f"{tokens_per_second:,.0f}", refresh=False)
-      if save(step, force=step == train_steps):
-        last_saved = step
-      if preempted.is_set() or checkpointer.reached_preemption(step):
-        if last_saved != step:
-          save(step, force=True)
-        checkpointer.wait()
-        log.warning("preempted at step %d: checkpoint saved in %s; rerun to resume", step,
-                    checkpointer.directory)
-        raise Preempted(step)
-  finally:
-    batches.close()
-    if bar is not None:
-      bar.close()
-    checkpointer.close()
-    writer.close()
-    if previous_handler is not None:
-      signal.signal(signal.SIGTERM, previous_handler)
+  validation = (validation_source(mixture_or_task_name, seq_len=seq_len,
+                                  batch_size=per_process_batch, num_batches=eval_batches, **shard)
+                if eval_every and validation_source is not None else None)
+  batches = Prefetcher(iter(batch_source(mixture_or_task_name, seq_len=seq_len,
+                                         batch_size=per_process_batch, seed=seed,
+                                         start_batch=data_position, **shard)),
+                       trainer.device_batch)
+  record, last_saved = {}, latest
+  with PreemptionWatch() as preemption, ProgressBar(progress, train_steps, start_step) as bar:
+    try:
+      for step in range(start_step + 1, train_steps + 1):
+        started = time.perf_counter()
+        state, metrics = trainer.step(state, next(batches))
+        metrics = jax.device_get(metrics)
+        data_position += 1
+        check_finite(metrics, step, trainer.optimizer_config, last_saved)
+        values = step_values(trainer, metrics, time.perf_counter() - started)
+        if step == start_step + 1:
+          values.update(compile_seconds=compile_seconds, parameters=parameter_count(model_config))
+        final = step == train_steps
+        if validation is not None and (step % eval_every == 0 or final):
+          values["validation_loss"] = trainer.validation_loss(state.params, validation)
+        values.update(run_hooks(hooks, HookContext(step, state.params, model_config, model_dir,
+                                                   tokenizer_path, final)))
+        if step % log_every == 0 or final or "validation_loss" in values:
+          record = writer.write(step, values)
+        bar.advance(metrics, values["tokens_per_second"])
+        if save(checkpointer, step, state, dict(meta, data_position=data_position), final):
+          last_saved = step
+        if preemption.requested() or checkpointer.reached_preemption(step):
+          stop_on_preemption(checkpointer, step, state, dict(meta, data_position=data_position),
+                             saved=last_saved == step)
+    finally:
+      batches.close()
+      checkpointer.close()
+      writer.close()
   return TrainResult(model_dir, train_steps, record, latest)
+
+
+# -- the named steps of train() -----------------------------------------------------------------
+def open_checkpoints(model_dir: str, config: CheckpointConfig | None,
+                     model_config: DecoderConfig) -> Checkpointer:
+  """MODEL_DIR's Checkpointer, after checking that a checkpoint there fits this model (before
+  anything in MODEL_DIR is written)."""
+  checkpointer = Checkpointer(model_dir, config or CheckpointConfig())
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    check_compatible(checkpointer.restore_meta(latest), model_config, model_dir)
+  return checkpointer
+
+
+def restore_or_init(trainer: Trainer, checkpointer: Checkpointer,
+                    init_params_from: str | None) -> tuple[TrainState, int]:
+  """(state, data position): the newest checkpoint's, else fresh (parameters from
+  init_params_from's newest checkpoint when given)."""
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    params, item, meta = checkpointer.restore(trainer.abstract_params,
+                                              trainer.abstract_optimizer_item(), latest)
+    log.info("resumed from %s at step %d", checkpointer.directory, latest)
+    return (TrainState(step=item["step"], params=params, opt_state=item["opt_state"],
+                       rng=item["rng"]), int(meta.get("data_position", latest)))
+  params = None
+  if init_params_from:
+    source = Checkpointer(init_params_from, read_only=True)
+    try:
+      if source.latest_step() is None:
+        raise ModelDirError(f"init_params_from={init_params_from}: no checkpoint there")
+      check_compatible(source.restore_meta(), trainer.model_config, init_params_from)
+      params = source.restore(trainer.abstract_params)[0]
+    finally:
+      source.close()
+  return trainer.init_state(params), 0
+
+
+def install_run_files(model_dir: str, tokenizer: str | None,
+                      model_config: DecoderConfig) -> str | None:
+  """Installs the data's tokenizer and writes config.gin (process 0); returns the tokenizer's
+  path in MODEL_DIR (None when the data has none)."""
+  from starjax.gin_config import write_operative_config  # pylint: disable=import-outside-toplevel
+  chief = jax.process_index() == 0
+  path = None
+  if tokenizer:
+    path = (install_tokenizer(tokenizer, model_dir, model_config.vocab_size) if chief
+            else tokenizer_path(model_dir))
+  if chief:
+    write_operative_config(model_dir)
+  return path
+
+
+def timed(fn: Callable[[], object]) -> float:
+  started = time.perf_counter()
+  fn()
+  return time.perf_counter() - started
+
+
+def check_finite(metrics: dict, step: int, optimizer_config: OptimizerConfig,
+                 last_saved: int | None) -> None:
+  count = int(metrics["consecutive_nonfinite"])
+  if count >= optimizer_config.max_consecutive_nonfinite:
+    raise NonFiniteTrainingError(
+        f"step {step}: loss or gradient not finite for {count} steps in a row "
+        f"(OptimizerConfig.max_consecutive_nonfinite). Lower the learning rate, use float32 "
+        f"(DecoderConfig.dtype), or check the data; the last checkpoint ({last_saved}) is intact.")
+
+
+def step_values(trainer: Trainer, metrics: dict, step_seconds: float) -> dict:
+  """The logged values of one step: the step's metrics plus throughput and MFU."""
+  values = {k: metrics[k] for k in ("loss", "learning_rate", "grad_norm")}
+  values.update(tokens_per_second=trainer.tokens_per_step() / step_seconds,
+                mfu=trainer.flops_per_step() / step_seconds / trainer.peak_flops,
+                step_seconds=step_seconds, loss_tokens=metrics["loss_tokens"],
+                skipped_steps=metrics["total_nonfinite"])
+  return values
+
+
+def save(checkpointer: Checkpointer, step: int, state: TrainState, meta: dict,
+         force: bool) -> bool:
+  """Saves at `step` if the checkpoint interval says so (or force); returns whether it did."""
+  optimizer = {"step": state.step, "opt_state": state.opt_state, "rng": state.rng}
+  return checkpointer.save(step, state.params, optimizer, json_safe(dict(meta, step=step)),
+                           force=force)
+
+
+def stop_on_preemption(checkpointer: Checkpointer, step: int, state: TrainState, meta: dict,
+                       *, saved: bool) -> None:
+  if not saved:
+    save(checkpointer, step, state, meta, force=True)
+  checkpointer.wait()
+  log.warning("preempted at step %d: checkpoint saved in %s; rerun to resume", step,
+              checkpointer.directory)
+  raise Preempted(step)
+
+
+class PreemptionWatch:
+  """Within the block, SIGTERM only sets a flag (the loop saves and stops at the step's end);
+  the previous handler comes back after. Outside the main thread signals cannot be caught."""
+
+  def __enter__(self):
+    self._event = threading.Event()
+    self._previous = None
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, lambda *_: self._event.set())
+    return self
+
+  def requested(self) -> bool:
+    return self._event.is_set()
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+    return False
+
+
+class ProgressBar:
+  """A tqdm bar on process 0 when `enabled`, showing loss and tokens/s."""
+
+  def __init__(self, enabled: bool, total: int, initial: int):
+    self._bar = None
+    if enabled and jax.process_index() == 0:
+      from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+      self._bar = tqdm(total=total, initial=initial, desc="train", unit="step",
+                       dynamic_ncols=True)
+
+  def __enter__(self):
+    return self
+
+  def advance(self, metrics: dict, tokens_per_second: float) -> None:
+    if self._bar is not None:
+      self._bar.update(1)
+      self._bar.set_postfix(loss=f"{float(metrics['loss']):.3f}",
+                            tok_s=f"{tokens_per_second:,.0f}", refresh=False)
+
+  def __exit__(self, *exc):
+    if self._bar is not None:
+      self._bar.close()
+    return False

@@ -21,7 +21,7 @@ import numpy as np
 from flax import nnx
 
 from starjax.convert import cli, hf, safetensors_io
-from starjax.infer.loading import load_checkpoint
+from starjax.model_dir import restore_params
 from starjax.sharding import MeshConfig
 
 READS: list[tuple[str, tuple]] = []
@@ -59,7 +59,7 @@ def report(path: str) -> dict:
 def converted_on_mesh_equals_single_device(hf_dir: str, out: str) -> bool:
   code = cli.main("convert", [f"--from_hf={hf_dir}", f"--out={out}",
                               "--gin_file=gin/mesh/cpu_sim8.gin"])
-  restored = load_checkpoint(out)[1]
+  restored = restore_params(out)[1]
   single = nnx.to_pure_dict(nnx.state(hf.load_pretrained(hf_dir)))
   return code == 0 and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in
                            zip(jax.tree.leaves(restored), jax.tree.leaves(single)))

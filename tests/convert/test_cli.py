@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM
 
 from starjax import gin_config
 from starjax.convert import cli, hf
-from starjax.infer.loading import load_checkpoint
+from starjax.model_dir import restore_params
 from starjax.model import DecoderConfig, abstract_decoder
 from tests.convert import hf_models
 from tests.convert.test_parity import assert_bitwise_equal, params_of
@@ -48,7 +48,7 @@ def converted(source, tmp_path_factory):
 def test_from_hf_writes_checkpoint_tokenizer_and_config_gin(source, converted):
   assert sorted(os.listdir(converted)) == ["checkpoints", "config.gin", "tokenizer.json"]
   assert os.listdir(os.path.join(converted, "checkpoints")) == ["0"]
-  config, params = load_checkpoint(converted)
+  config, params = restore_params(converted)
   direct = hf.load_pretrained(source[0])
   assert config == direct.config
   assert_bitwise_equal(params, params_of(direct))
@@ -56,14 +56,14 @@ def test_from_hf_writes_checkpoint_tokenizer_and_config_gin(source, converted):
 
 
 def test_config_gin_binds_the_architecture_of_the_checkpoint(converted):
-  stored = load_checkpoint(converted)[0]
+  stored = restore_params(converted)[0]
   gin_config.parse([os.path.join(converted, "config.gin")], [], finalize=False)
   try:
     bound = DecoderConfig()
     assert gin_config.macro_value("VOCAB_SIZE") == stored.vocab_size
   finally:
     gin.clear_config()
-  assert bound.shape_fingerprint() == stored.shape_fingerprint()
+  assert bound.architecture() == stored.architecture()
   assert (bound.layer_norm_eps, bound.sliding_window) == (stored.layer_norm_eps, None)
 
 
@@ -101,7 +101,7 @@ def test_fine_tuning_starts_from_the_converted_parameters(source, converted, tmp
     result = trainer.train()
   finally:
     gin.clear_config()
-  config, params = load_checkpoint(converted)
+  config, params = restore_params(converted)
   graphdef = nnx.split(abstract_decoder(config))[0]
   batch = synthetic_batch(0, seq_len=32, batch_size=8, seed=0)
   loss_sum, weight_sum = jax.jit(weighted_cross_entropy, static_argnums=0)(

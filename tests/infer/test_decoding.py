@@ -11,7 +11,7 @@ from flax import nnx
 
 from starjax.infer.decoding import TokenGenerator
 from starjax.infer.sampling import SamplingConfig, filter_logits
-from starjax.model import DecoderConfig, KVCache, create_decoder
+from starjax.model import DecoderConfig, KVCache, create_decoder, unstack_layers
 
 BASE = DecoderConfig(vocab_size=101, num_layers=2, hidden_size=64, num_heads=4, num_kv_heads=1,
                      mlp_dim=128, max_seq_len=64)
@@ -32,9 +32,11 @@ def test_cached_logits_equal_the_full_forward_pass_at_every_position(name):
   tokens = jnp.asarray(np.random.default_rng(0).integers(1, 101, (2, 20)), jnp.int32)
   full = jax.jit(lambda p, t: nnx.merge(graphdef, p)(t))(params, tokens)
 
+  layers = unstack_layers(nnx.to_pure_dict(params))["blocks"]
+
   @jax.jit
   def step(p, token, position, cache, index):
-    return nnx.merge(graphdef, p).decode(token, position, cache, index)
+    return nnx.merge(graphdef, p).decode(token, position, cache, index, layers)
 
   cache = KVCache.zeros(config, 2, 24)
   for i in range(20):

@@ -13,7 +13,7 @@ import numpy as np
 
 from starjax import gin_config
 from starjax.sharding import MeshConfig
-from starjax.train.checkpointing import Checkpointer
+from starjax.model_dir import Checkpointer
 from tests.train.test_mesh import make_trainer, param_digest, train_steps_losses
 
 

@@ -71,8 +71,8 @@ class SigtermAt:
     self.step = step
     self.every = 1
 
-  def __call__(self, step, params, trainer):
-    if step == self.step:
+  def __call__(self, context):
+    if context.step == self.step:
       os.kill(os.getpid(), signal.SIGTERM)
     return None
 

@@ -15,7 +15,7 @@ from starjax import ROOT
 from starjax.model import DecoderConfig
 from starjax.sharding import (STANDARD_LOGICAL_AXIS_RULES, MeshConfig, MeshError,
                               logical_to_spec)
-from starjax.train.checkpointing import Checkpointer
+from starjax.model_dir import Checkpointer
 from starjax.train.optimizer import OptimizerConfig
 from starjax.train.trainer import Trainer
 from tests.train.synthetic import synthetic_batch

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from starjax import ROOT
-from starjax.train.checkpointing import Checkpointer
+from starjax.model_dir import Checkpointer
 from starjax.train.metrics import read_metrics
 from tests.train.conftest import SYNTHETIC_GIN
 

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from starjax.train.checkpointing import CheckpointMismatchError, Checkpointer
+from starjax.model_dir import CheckpointMismatchError, Checkpointer
 from starjax.train.metrics import read_metrics
 from starjax.train.trainer import NonFiniteTrainingError
 from tests.train.conftest import train_in_process

@@ -1,5 +1,8 @@
 """Orbax checkpoints under MODEL_DIR/checkpoints/<step>/, one CheckpointManager per run.
 
+The one Checkpointer of starjax: training saves and resumes with it, inference, conversion
+and evaluation restore parameters with it (`restore_params`).
+
 Each checkpoint holds three items:
   params     the model parameters (a pure dict; all that inference and fine-tuning need),
   optimizer  {step, opt_state, rng}: what an exact resume needs besides the parameters,
@@ -17,10 +20,12 @@ import os
 from typing import Any
 
 import gin
+import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
-from starjax.model.config import DecoderConfig
+from starjax.model import DecoderConfig, abstract_decoder
+from starjax.model_dir.layout import ModelDirError, checkpoint_dir
 
 
 @gin.configurable
@@ -35,12 +40,11 @@ class CheckpointConfig:
   async_save: bool = True
 
 
+ITEM_NAMES = ("params", "optimizer", "meta")
+
+
 class CheckpointMismatchError(ValueError):
   """MODEL_DIR holds a checkpoint of another model shape; the message says what differs."""
-
-
-def checkpoint_dir(model_dir: str) -> str:
-  return os.path.join(os.path.abspath(model_dir), "checkpoints")
 
 
 class Checkpointer:
@@ -64,7 +68,7 @@ class Checkpointer:
     )
     self.directory = checkpoint_dir(model_dir)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                         item_names=("params", "optimizer", "meta"))
+                                         item_names=ITEM_NAMES)
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -117,9 +121,9 @@ class Checkpointer:
 
 
 def check_compatible(meta: dict, config: DecoderConfig, where: str) -> None:
-  """Raises CheckpointMismatchError if the checkpoint's shapes differ from `config`'s."""
-  stored = DecoderConfig.from_json(meta["model_config"]).shape_fingerprint()
-  wanted = config.shape_fingerprint()
+  """Raises CheckpointMismatchError if the checkpoint's architecture differs from `config`'s."""
+  stored = DecoderConfig.from_json(meta["model_config"]).architecture()
+  wanted = config.architecture()
   differences = {k: (stored.get(k), wanted.get(k)) for k in wanted if stored.get(k) != wanted.get(k)}
   if differences:
     listed = ", ".join(f"{k}: checkpoint {a} vs config {b}" for k, (a, b) in differences.items())
@@ -131,13 +135,43 @@ def check_compatible(meta: dict, config: DecoderConfig, where: str) -> None:
 
 def model_config_from_checkpoint(model_dir: str) -> DecoderConfig:
   """The DecoderConfig stored with the newest checkpoint of MODEL_DIR (no gin needed)."""
+  if not os.path.isdir(model_dir):
+    raise ModelDirError(f"--model_dir={model_dir}: no such directory")
   checkpointer = Checkpointer(model_dir, read_only=True)
   if checkpointer.latest_step() is None:
-    raise FileNotFoundError(
+    raise ModelDirError(
         f"{checkpoint_dir(model_dir)} has no checkpoint: train first (python run.py train "
         f"--gin.MODEL_DIR={model_dir} ...) or convert one (python run.py convert --from_hf=...)")
   meta = checkpointer.restore_meta()
   return DecoderConfig.from_json(meta["model_config"])
+
+
+def abstract_params(config: DecoderConfig, shardings=None) -> dict:
+  """The parameter tree of `config` as ShapeDtypeStructs placed by `shardings` (a matching
+  tree of jax.sharding.Sharding), or on the first device when None. Allocates nothing."""
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  state = nnx.to_pure_dict(nnx.split(abstract_decoder(config))[1])
+  if shardings is None:
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    shardings = jax.tree.map(lambda _: device, state)
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                      state, shardings)
+
+
+def restore_params(model_dir: str, step: int | None = None, shardings=None
+                   ) -> tuple[DecoderConfig, dict]:
+  """(model config, parameters) of MODEL_DIR's newest (or given) checkpoint, each array placed
+  by `shardings` (a tree like the parameters; default one device), whatever mesh wrote it."""
+  config = model_config_from_checkpoint(model_dir)
+  checkpointer = Checkpointer(model_dir, read_only=True)
+  try:
+    if step is not None and step not in checkpointer.all_steps():
+      raise ModelDirError(f"{model_dir} has no checkpoint at step {step} (it has "
+                          f"{checkpointer.all_steps()})")
+    params = checkpointer.restore(abstract_params(config, shardings), step=step)[0]
+  finally:
+    checkpointer.close()
+  return config, params
 
 
 def json_safe(value) -> Any:

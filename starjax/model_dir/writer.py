@@ -1,6 +1,6 @@
-"""Writing a converted model as a starjax MODEL_DIR: the orbax checkpoint and config.gin.
+"""The low-memory MODEL_DIR writer that conversion uses: the orbax checkpoint and config.gin.
 
-The checkpoint has exactly the layout of starjax.train.checkpointing.Checkpointer (step
+The checkpoint has exactly the layout of starjax.model_dir.checkpointer.Checkpointer (step
 directory `checkpoints/0`, items `params` via StandardSave and `meta` via JsonSave, no
 optimizer), so training, inference and evaluation restore it with their usual Checkpointer.
 It is written here rather than through Checkpointer.save for one reason, host memory: with
@@ -19,19 +19,14 @@ import dataclasses
 import jax
 import orbax.checkpoint as ocp
 
-from starjax.model.config import DecoderConfig
-from starjax.train.checkpointing import checkpoint_dir
+from starjax.model.config import ARCHITECTURE_FIELDS, DecoderConfig
+from starjax.model_dir.checkpointer import ITEM_NAMES
+from starjax.model_dir.layout import checkpoint_dir
 
-ITEM_NAMES = ("params", "optimizer", "meta")  # Checkpointer's items
-CONFIG_GIN = "config.gin"
 # Tensorstore encodes and writes an array chunk by chunk; without a chunk size the whole
 # array is one chunk, buffered whole. 4 MiB chunks keep that buffer small.
 CHUNK_BYTES = 4 * 2**20
-# DecoderConfig fields that decide what a checkpoint computes (config.gin binds these); the
-# rest (dtypes, dropout, remat, attention kernel, init) are the experiment's choice.
-ARCHITECTURE_FIELDS = ("vocab_size", "num_layers", "hidden_size", "num_heads", "num_kv_heads",
-                       "head_dim", "mlp_dim", "max_seq_len", "position_embedding", "rope_theta",
-                       "sliding_window", "tie_embeddings", "use_bias", "layer_norm_eps")
+
 
 
 def save_checkpoint(model_dir: str, params, meta: dict, step: int = 0) -> None:
