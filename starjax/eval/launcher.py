@@ -12,6 +12,17 @@ except where needed). SPEC is `name=value;...`:
                         stay as the program's parent, a child subreaper that kills and reaps
                         everything the program left behind, then exit with its status;
   nproc_extra=N         with supervise: RLIMIT_NPROC = the caller's existing tasks + N.
+  namespace=1           the unshare backend: this process is PID 1 of fresh PID, mount, network,
+                        IPC and UTS namespaces (made by util-linux `unshare`, as root or as root
+                        of a user namespace). It builds the sandbox's root (below), drops to
+                        uid (if given), and stays as the namespace's init: it forks the program,
+                        which enters a user namespace of its own as uid 65534 with no
+                        capabilities, reaps every orphan, and exits with the program's status
+                        (128 + N for death by signal N) -- then the kernel kills what is left.
+  ro=P:P:...            with namespace: host paths bound read-only at the same place;
+  links=L>T,...         with namespace: symlinks L -> T at the top of the new root;
+  workdir=P             with namespace: the host directory bound writable at /sandbox;
+  tmp_bytes=N, shm_bytes=N   with namespace: sizes of the private /tmp and /dev/shm.
 """
 
 import os
@@ -122,11 +133,154 @@ def supervise(spec, argv):
   os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
+# --- the unshare backend: the namespace's root filesystem and init ------------------------------
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
+MNT_DETACH = 2
+CLONE_NEWUSER = 0x10000000
+# statvfs flags that a remount must keep (the kernel refuses to clear locked ones in a userns).
+KEPT_FLAGS = 4 | 8 | 1024 | 2048 | 4096  # nodev, noexec, noatime, nodiratime, relatime
+PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+SANDBOX_UID = 65534
+
+
+def libc():
+  import ctypes  # pylint: disable=import-outside-toplevel
+  return ctypes.CDLL(None, use_errno=True)
+
+
+def check(result, what):
+  if result != 0:
+    import ctypes  # pylint: disable=import-outside-toplevel
+    number = ctypes.get_errno()
+    raise OSError(number, "%s: %s" % (what, os.strerror(number)))
+
+
+def mount(lib, source, target, fstype, flags, data=None):
+  check(lib.mount(source and source.encode(), target.encode(), fstype and fstype.encode(),
+                  flags, data and data.encode()), "mount %s on %s" % (source, target))
+
+
+def remount_read_only(lib, target):
+  """Makes the bind mount at target, and every mount below it, read-only (and nosuid)."""
+  points = []
+  with open("/proc/self/mountinfo", "rb") as f:
+    for line in f:
+      point = line.split()[4].decode()
+      for escaped in ("\\040", "\\011", "\\012", "\\134"):
+        point = point.replace(escaped, chr(int(escaped[1:], 8)))
+      if point == target or point.startswith(target + "/"):
+        points.append(point)
+  for point in points or [target]:
+    kept = os.statvfs(point).f_flag & KEPT_FLAGS
+    mount(lib, None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | kept)
+
+
+def build_root(lib, spec):
+  """Mounts the sandbox's filesystem on a fresh tmpfs and makes it the root (pivot_root)."""
+  ro = [p for p in spec.get("ro", "").split(":") if p]
+  # Open every source first: the new root is mounted over /tmp, where the sources may live.
+  sources = {path: os.open(path, os.O_PATH) for path in ro + [spec["workdir"]]}
+  devices = {name: os.open("/dev/" + name, os.O_PATH) for name in DEVICES
+             if os.path.exists("/dev/" + name)}
+  root = "/tmp"
+  mount(lib, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+  for path in ro:
+    os.makedirs(root + path, mode=0o755, exist_ok=True)
+    mount(lib, "/proc/self/fd/%d" % sources[path], root + path, None, MS_BIND | MS_REC)
+    remount_read_only(lib, root + path)
+  for item in spec.get("links", "").split(","):
+    if item:
+      link, target = item.split(">", 1)
+      os.symlink(target, root + link)
+  os.mkdir(root + "/dev", 0o755)
+  mount(lib, "tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
+  for name, fd in devices.items():
+    open(root + "/dev/" + name, "w").close()
+    mount(lib, "/proc/self/fd/%d" % fd, root + "/dev/" + name, None, MS_BIND)
+  for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                       ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    os.symlink(target, root + "/dev/" + name)
+  for path, size in (("/tmp", spec["tmp_bytes"]), ("/dev/shm", spec["shm_bytes"])):
+    os.mkdir(root + path)
+    mount(lib, "tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=%s,mode=1777" % size)
+  os.mkdir(root + "/proc")
+  mount(lib, "proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+  os.mkdir(root + "/sandbox", 0o755)
+  mount(lib, "/proc/self/fd/%d" % sources[spec["workdir"]], root + "/sandbox", None, MS_BIND)
+  mount(lib, None, root + "/sandbox", None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
+  for fd in list(sources.values()) + list(devices.values()):
+    os.close(fd)
+  os.chdir(root)
+  # pivot_root(".", "."): the old root ends up stacked on the new one; detaching it leaves
+  # nothing of the host reachable.
+  check(lib.syscall(PIVOT_ROOT[os.uname().machine], b".", b"."), "pivot_root")
+  check(lib.umount2(b".", MNT_DETACH), "umount the old root")
+  os.chdir("/")
+  mount(lib, None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+  check(lib.sethostname(b"sandbox", 7), "sethostname")
+
+
+def become_nobody(lib):
+  """Enters a user namespace of its own as uid/gid 65534 and drops every capability."""
+  uid, gid = os.geteuid(), os.getegid()
+  check(lib.prctl(4, 1, 0, 0, 0), "set_dumpable")  # else /proc/self is root's, not writable
+  if lib.unshare(CLONE_NEWUSER) == 0:
+    for name, text in (("setgroups", "deny"), ("uid_map", "%d %d 1" % (SANDBOX_UID, uid)),
+                       ("gid_map", "%d %d 1" % (SANDBOX_UID, gid))):
+      with open("/proc/self/" + name, "w") as f:
+        f.write(text)
+  elif uid == 0:  # root of the outer user namespace must not stay root
+    raise OSError(0, "cannot create a user namespace to drop root")
+  import ctypes  # pylint: disable=import-outside-toplevel
+  header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+  check(lib.capset(header, (ctypes.c_uint32 * 6)()), "capset")
+  check(lib.prctl(38, 1, 0, 0, 0), "no_new_privs")  # PR_SET_NO_NEW_PRIVS
+
+
+def namespace_init(spec, argv):
+  """PID 1 of the sandbox's PID namespace: root, privileges, then the program; never returns."""
+  lib = libc()
+  try:
+    build_root(lib, spec)
+    if "uid" in spec:
+      os.setgroups([])
+      os.setresgid(int(spec["uid"]), int(spec["uid"]), int(spec["uid"]))
+      os.setresuid(int(spec["uid"]), int(spec["uid"]), int(spec["uid"]))
+    check(lib.prctl(4, 0, 0, 0, 0), "set_dumpable")  # the program may not ptrace its init
+    os.chdir("/sandbox")
+  except OSError as e:
+    sys.stderr.write("sandbox: cannot build the namespace: %s\n" % e)
+    os._exit(126)
+  pid = os.fork()
+  if pid == 0:
+    try:
+      become_nobody(lib)
+      limit(spec)
+    except OSError as e:
+      sys.stderr.write("sandbox: cannot drop privileges: %s\n" % e)
+      os._exit(126)
+    execute(spec, argv)
+  while True:  # init: reap everything; the program's end is the sandbox's end
+    try:
+      done, status = os.waitpid(-1, 0)
+    except ChildProcessError:
+      os._exit(1)
+    if done == pid:
+      break
+  if os.WIFSIGNALED(status):
+    os._exit(128 + os.WTERMSIG(status))
+  os._exit(os.WEXITSTATUS(status))
+
+
 def main():
   spec = dict(item.split("=", 1) for item in sys.argv[1].split(";"))
   argv = sys.argv[2:]
   # What a compile step writes must be readable by the run step, which may get another uid.
   os.umask(0o022)
+  if "namespace" in spec:
+    namespace_init(spec, argv)
   if "uid" in spec:
     os.setgroups([])
     os.setgid(int(spec["uid"]))

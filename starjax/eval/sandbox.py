@@ -1,4 +1,9 @@
-"""The sandbox every generated program runs in: bubblewrap namespaces + rlimits + a supervisor.
+"""The sandbox every generated program runs in: Linux namespaces + rlimits + a supervisor.
+
+Two backends give the same isolation; `auto` takes bubblewrap when it works, else unshare, and
+says once which one it uses. Where neither can isolate (no user namespaces, a seccomp filter),
+Sandbox() refuses with how to fix it, unless allow_unsandboxed (`--allow_unsandboxed`) asks for
+the rlimit-only fallback.
 
 Isolation (bubblewrap, `bwrap`):
 - no network (own network namespace: only a loopback that no host service listens on), own PID,
@@ -14,6 +19,17 @@ Isolation (bubblewrap, `bwrap`):
   the caller to uid 65534 inside, and further user namespaces are disabled.
 - a clean environment (`--clearenv`): none of the caller's variables, only those below.
 
+Isolation (util-linux `unshare`, on every distribution; starjax/eval/launcher.py does the rest):
+- `unshare --net --pid --mount --ipc --uts --fork` (plus `--user --map-root-user` for a non-root
+  caller); `setpriv --pdeathsig KILL` ties it to the evaluator. The launcher, PID 1 of the new
+  PID namespace, mounts a new root on a tmpfs: the same read-only system and interpreter
+  directories, a private /tmp and /dev/shm, a few device nodes, a fresh /proc, the working
+  directory at /sandbox; then pivot_root and the old root is detached (no /home, no caller's
+  working directory). As root it switches to a fresh uid like bubblewrap's; then it forks the
+  program, which enters a user namespace of its own as uid 65534 without capabilities (and
+  with no_new_privs). The launcher stays as init: it reaps orphans and, when the program ends,
+  exits with its status, which makes the kernel kill everything left in the namespace.
+
 Limits (set by a tiny launcher inside the sandbox, so that RLIMIT_NPROC counts per sandbox:
 since Linux 5.14 the count is kept per user namespace or, as root, per fresh uid):
 - CPU seconds per process, RLIMIT_DATA = memory per process, RLIMIT_AS = a larger address
@@ -24,16 +40,18 @@ since Linux 5.14 the count is kept per user namespace or, as root, per fresh uid
 - managed runtimes are told the limit so they fail cleanly instead of hitting it:
   JAVA_TOOL_OPTIONS=-XX:MaxRAM, NODE_OPTIONS=--max-old-space-size, GOMEMLIMIT.
 
-Without bubblewrap (or when it cannot create namespaces) the same launcher applies the rlimits,
-reaps the program's whole tree as a child subreaper, and a loud warning says what is missing:
-the program then sees the host's files and network and runs as the caller (as root, root:
-RLIMIT_NPROC does not bind root, and kill(-1) would reach every process; install bubblewrap).
+The rlimit-only fallback (isolation='rlimits', or allow_unsandboxed when nothing isolates): the
+same launcher applies the rlimits and reaps the program's whole tree as a child subreaper, and a
+loud warning says what is missing: the program then sees the host's files and network and runs
+as the caller (as root, root: RLIMIT_NPROC does not bind root, and kill(-1) would reach every
+process). Never chosen silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 import os
 import secrets
@@ -58,6 +76,33 @@ SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 NAMESPACE_UID = 65534
 INSTALL_HINT = ("install it with `apt-get install bubblewrap` (Debian/Ubuntu) or "
                 "`dnf install bubblewrap`")
+# The backends by their names in `--sandbox=` and in summary.json; 'bwrap' is bubblewrap's alias.
+BACKENDS = ("bubblewrap", "unshare")
+ISOLATIONS = ("auto", "bubblewrap", "bwrap", "unshare", "rlimits")
+REFUSAL_FIX = (
+    "Generated programs are untrusted code; starjax runs them only in a sandbox. Fix: install "
+    "bubblewrap (`apt-get install bubblewrap`), or allow user namespaces (`sysctl -w "
+    "kernel.unprivileged_userns_clone=1` on Debian/Ubuntu kernels, `sysctl -w "
+    "user.max_user_namespaces=15000`; in a container, run it with a seccomp profile that allows "
+    "unshare/clone of namespaces), or pass --allow_unsandboxed to run them with rlimits only "
+    "(they can then read your files, use the network and signal your processes)")
+
+
+class SandboxUnavailableError(RuntimeError):
+  """No backend can isolate programs here; the message says why and how to fix it."""
+
+
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def report_once(message: str) -> None:
+  """Logs which sandbox is in use, once per process and message."""
+  with _reported_lock:
+    if message in _reported:
+      return
+    _reported.add(message)
+  logging.getLogger(__name__).info("%s", message)
 
 # The script every sandboxed command starts with (see starjax/eval/launcher.py), run as
 # `python -I -S -c LAUNCHER SPEC ARGV...`. Read as text: it runs in the sandbox, not here.
@@ -148,64 +193,96 @@ def interpreter_paths(executable: str = sys.executable) -> tuple[str, ...]:
   return tuple(sorted(p for p in paths if not under_system_dirs(p)))
 
 
+@gin.configurable(denylist=["limits", "launcher_python"])
 class Sandbox:
   """Runs commands confined as described in this module's docstring. Thread-safe.
 
-  limits: the Limits of every run. isolation: 'auto' (bubblewrap when it works, else the
-  rlimit-only fallback with a warning), 'bubblewrap' (error when it does not work) or 'rlimits'
-  (the fallback, on purpose). privileges: 'auto' (as root: a fresh uid per run; otherwise a user
-  namespace) or 'userns' (a user namespace even as root; what non-root callers get).
+  limits: the Limits of every run. isolation (gin `Sandbox.isolation`, `--sandbox=`): 'auto'
+  (bubblewrap when it works, else unshare), 'bubblewrap' (alias 'bwrap') or 'unshare' (that
+  backend, SandboxUnavailableError when it does not work here), or 'rlimits' (the fallback, on
+  purpose). allow_unsandboxed (`--allow_unsandboxed`): with 'auto', fall back to rlimits with a
+  loud warning where no backend works, instead of raising SandboxUnavailableError.
+  privileges: 'auto' (as root: a fresh uid per run; otherwise a user namespace) or 'userns'
+  (bubblewrap only: a user namespace even as root; what non-root callers get).
   launcher_python: the interpreter of the launcher inside the sandbox (bound read-only).
   """
 
   def __init__(self, limits: Limits | None = None, isolation: str = "auto",
-               privileges: str = "auto", launcher_python: str = sys.executable):
-    if isolation not in ("auto", "bubblewrap", "rlimits"):
-      raise ValueError(f"isolation={isolation!r}: use 'auto', 'bubblewrap' or 'rlimits'")
+               privileges: str = "auto", launcher_python: str = sys.executable,
+               allow_unsandboxed: bool = False):
+    if isolation not in ISOLATIONS:
+      raise ValueError(f"isolation={isolation!r}: use one of {', '.join(ISOLATIONS)}")
     if privileges not in ("auto", "userns"):
       raise ValueError(f"privileges={privileges!r}: use 'auto' or 'userns'")
     self.limits = limits or Limits()
     self.launcher_python = launcher_python
     self.cancel = threading.Event()
     self._lock = threading.Lock()
-    self._drop_to_fresh_uid = privileges == "auto" and os.geteuid() == 0
+    self._privileges = privileges
+    self._drop_to_fresh_uid = False
     self._bwrap = shutil.which("bwrap")
+    self._unshare = shutil.which("unshare")
+    self._setpriv = shutil.which("setpriv")
     self._free_uids: list[int] = []
     # A random block far above real users' ids, so that no file or process of the host matches,
     # nor one of another evaluator's sandboxes.
     self._first_uid = 2_000_000_000 + secrets.randbelow(1_000_000) * 1000
     self._next_uid = self._first_uid
-    self.isolation = self._choose_isolation(isolation)
+    self.isolation = self._choose_isolation("bubblewrap" if isolation == "bwrap" else isolation,
+                                            allow_unsandboxed)
+    self._use(self.isolation)
 
-  def _choose_isolation(self, requested: str) -> str:
+  def _use(self, isolation: str) -> None:
+    self.isolation = isolation
+    # The unshare backend as root always takes fresh uids: a user namespace mapping root
+    # would leave the program root's files (it owns them).
+    self._drop_to_fresh_uid = os.geteuid() == 0 and (
+        isolation == "unshare" or (isolation == "bubblewrap" and self._privileges == "auto"))
+
+  def _choose_isolation(self, requested: str, allow_unsandboxed: bool) -> str:
     if requested == "rlimits":
       return "rlimits"
-    if self._bwrap is None:
-      problem = f"bubblewrap (bwrap) is not installed; {INSTALL_HINT}"
-    else:
-      problem = self._probe_bubblewrap()
-    if problem is None:
-      return "bubblewrap"
-    if requested == "bubblewrap":
-      raise RuntimeError(f"sandbox: {problem}")
+    problems = []
+    for backend in (BACKENDS if requested == "auto" else (requested,)):
+      problem = self._probe(backend)
+      if problem is None:
+        why = f" ({'; '.join(problems)})" if problems else ""
+        report_once(f"sandbox: {backend}{why}; {self.describe_backend(backend)}")
+        return backend
+      problems.append(problem)
+    if requested != "auto":
+      raise SandboxUnavailableError(f"sandbox: {problems[0]}. {REFUSAL_FIX}")
+    if not allow_unsandboxed:
+      raise SandboxUnavailableError(
+          f"sandbox: no backend can isolate programs here ({'; '.join(problems)}). {REFUSAL_FIX}")
     warnings.warn(
-        "\n" + "!" * 78 + f"\nSANDBOX DEGRADED: {problem}.\nGenerated programs now run with "
-        "rlimits only: they can read your files, use the network and signal your processes.\n"
-        + "!" * 78, RuntimeWarning, stacklevel=3)
+        "\n" + "!" * 78 + f"\nSANDBOX DEGRADED (--allow_unsandboxed): {'; '.join(problems)}.\n"
+        "Generated programs now run with rlimits only: they can read your files, use the "
+        "network and signal your processes.\n" + "!" * 78, RuntimeWarning, stacklevel=3)
     return "rlimits"
 
-  def _probe_bubblewrap(self) -> str | None:
-    """None when a trivial program runs in the full bubblewrap sandbox, else why it does not."""
-    self.isolation = "bubblewrap"
+  def _probe(self, backend: str) -> str | None:
+    """None when a trivial program runs in the backend's full sandbox, else why it does not."""
+    if backend == "bubblewrap" and self._bwrap is None:
+      return f"bubblewrap (bwrap) is not installed; {INSTALL_HINT}"
+    if backend == "unshare" and (self._unshare is None or self._setpriv is None):
+      return "util-linux unshare/setpriv is not installed; `apt-get install util-linux`"
+    self._use(backend)
     with tempfile.TemporaryDirectory(prefix="starjax-sandbox-probe-") as workdir:
       try:
         outcome = self.run(["true"], workdir, timeout=30)
       except OSError as e:
-        return f"bubblewrap cannot start ({e})"
+        return f"{backend} cannot start ({e})"
     if outcome.exit_code == 0:
       return None
     message = outcome.stderr.decode(errors="replace").strip() or f"exit code {outcome.exit_code}"
-    return f"bubblewrap cannot create the sandbox here ({message})"
+    return f"{backend} cannot create the sandbox here ({message[-300:]})"
+
+  def describe_backend(self, backend: str) -> str:
+    uid = "a fresh unprivileged uid per run" if self._drop_to_fresh_uid else (
+        f"uid {NAMESPACE_UID} in a user namespace")
+    return (f"user, PID, mount, network, IPC and UTS namespaces, read-only system, private "
+            f"/tmp, {uid}, rlimits, wall-clock and memory supervision")
 
   def run_uids(self) -> range:
     """The uids this sandbox has given to runs so far (empty unless it drops to fresh uids)."""
@@ -214,11 +291,13 @@ class Sandbox:
 
   def describe(self) -> dict:
     """The isolation and limits in effect, for summary.json."""
-    if self.isolation == "bubblewrap":
+    if self.isolation in BACKENDS:
       uid = "fresh unprivileged uid per run" if self._drop_to_fresh_uid else (
           f"uid {NAMESPACE_UID} in a user namespace")
+      if self.isolation == "unshare":
+        uid += f" (uid {NAMESPACE_UID} in the program's own user namespace)"
     else:
-      uid = "the caller's (no isolation: bubblewrap unavailable)"
+      uid = "the caller's (no isolation: rlimits only)"
     return {"isolation": self.isolation, "uid": uid, **dataclasses.asdict(self.limits)}
 
   def run(self, argv: Sequence[str], workdir: str, *, timeout: float,
@@ -232,7 +311,7 @@ class Sandbox:
     Returns the supervisor.Outcome.
     """
     uid = None
-    if self.isolation == "bubblewrap" and self._drop_to_fresh_uid:
+    if self.isolation in BACKENDS and self._drop_to_fresh_uid:
       uid = self._acquire_uid()
       # Owner: the sandbox uid; group root (bwrap, without CAP_DAC_OVERRIDE, must chdir into it).
       os.chown(workdir, uid, 0)
@@ -274,6 +353,9 @@ class Sandbox:
     if self.isolation == "bubblewrap":
       command = self._bubblewrap_argv(workdir, paths, variables, uid) + launcher
       host_env = {}
+    elif self.isolation == "unshare":
+      spec.update(self._namespace_spec(workdir, paths))
+      command, host_env = self._unshare_argv(uid) + launcher, variables
     else:
       spec["supervise"] = 1
       spec["nproc_extra"] = self.limits.max_processes
@@ -332,6 +414,31 @@ class Sandbox:
       args += ["--ro-bind", path, path]
     args += ["--bind", workdir, WORKDIR, "--chdir", WORKDIR, "--"]
     return args
+
+  def _unshare_argv(self, uid: int | None) -> list[str]:
+    args = [self._setpriv, "--pdeathsig", "KILL", "--", self._unshare]
+    if uid is None and os.geteuid() != 0:
+      args += ["--user", "--map-root-user"]
+    return args + ["--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
+                   "--propagation", "private", "--"]
+
+  def _namespace_spec(self, workdir: str, paths: Sequence[str]) -> dict[str, object]:
+    """What the launcher mounts in the unshare backend (see starjax/eval/launcher.py)."""
+    ro = [folder for folder in SYSTEM_DIRS if os.path.isdir(folder)]
+    links = []
+    for link in SYSTEM_LINKS:
+      if os.path.islink(link):
+        links.append(f"{link}>{os.readlink(link)}")
+      elif os.path.isdir(link):
+        ro.append(link)
+    ro += paths
+    for path in ro + [workdir]:
+      if any(c in path for c in ":;,>"):
+        raise ValueError(f"sandbox path {path!r}: the unshare backend cannot bind a path with "
+                         "':', ';', ',' or '>' in it; move it or use --sandbox=bwrap")
+    return {"namespace": 1, "ro": ":".join(ro), "links": ",".join(links),
+            "workdir": os.path.realpath(workdir), "tmp_bytes": self.limits.tmp_mb << 20,
+            "shm_bytes": self.limits.tmp_mb << 18}
 
   def _acquire_uid(self) -> int:
     with self._lock:

@@ -5,10 +5,18 @@ resulting command line and enforces what rlimits cannot: a wall-clock deadline (
 signal-ignoring programs use no CPU), the memory of the whole process tree (rlimits are per
 process, so N forked children could each take the limit), and the total bytes written to
 stdout/stderr. When any is exceeded, every process of the tree is stopped, then killed.
+
+No zombie is left behind: the evaluator becomes a child subreaper, so that a process of a
+sandbox's session orphaned on the host side (bubblewrap's PID-1 helper, which bwrap never
+waits for; a launcher killed with its parent) comes back to it instead of to the machine's
+PID 1 (which, in a container, may never reap), and supervise() reaps every such process before
+it reaps the command itself. The same holds when the evaluator is itself PID 1 of a PID
+namespace, where orphans come to it anyway.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import selectors
@@ -165,6 +173,96 @@ def kill_tree(root_pid: int) -> None:
     pass
 
 
+_subreaper_lock = threading.Lock()
+_is_subreaper = False
+
+
+def become_subreaper() -> None:
+  """Makes this process the reaper of its descendants' orphans (once; Linux only)."""
+  global _is_subreaper
+  with _subreaper_lock:
+    if not _is_subreaper:
+      try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+      except (OSError, AttributeError):
+        pass
+      _is_subreaper = True
+
+
+def has_exited(pid: int) -> bool:
+  """Whether our child `pid` has ended, without reaping it (its pid stays taken)."""
+  try:
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+  except ChildProcessError:
+    return True
+
+
+def own_children() -> list[int]:
+  """Pids whose parent is this process (any of its threads)."""
+  if not HAS_PROC_CHILDREN:
+    return [p.pid for p in psutil.Process().children()]
+  pids = []
+  for tid in os.listdir("/proc/self/task"):
+    try:
+      with open(f"/proc/self/task/{tid}/children", "rb") as f:
+        pids.extend(int(child) for child in f.read().split())
+    except (OSError, ValueError):
+      pass
+  return pids
+
+
+def orphan_info(pid: int) -> tuple[bool, int, bool] | None:
+  """(zombie, session, init of a PID namespace) of a process, or None when it is gone."""
+  try:
+    with open(f"/proc/{pid}/status", "rb") as f:
+      fields = dict(line.split(b":", 1) for line in f if b":" in line)
+    nspid = fields[b"NSpid"].split()
+    return (fields[b"State"].split()[0] in (b"Z", b"X"), int(fields[b"NSsid"].split()[0]),
+            len(nspid) > 1 and nspid[-1] == b"1")
+  except (OSError, KeyError, ValueError, IndexError):
+    return None
+
+
+def reap_session(session: int, timeout: float = DRAIN_SECONDS) -> int:
+  """Kills and reaps the orphans of a run that came to us; returns how many were reaped.
+
+  Orphans: our children in `session` other than its leader, and our children that are PID 1 of
+  a PID namespace (a sandbox's init whose wrapper exited without waiting for it, as bubblewrap
+  does; no code of ours starts such a process directly, so nothing else would wait for it).
+  Call it while the leader is an unreaped zombie: its pid (= the session id) cannot be reused,
+  so every child of ours in the session is this run's. Bounded by `timeout` (then the
+  stragglers get SIGKILL and one more `timeout`).
+  """
+  reaped, killed = 0, False
+  deadline = time.monotonic() + timeout
+  while True:
+    alive = []
+    for pid in own_children():
+      found = None if pid == session else orphan_info(pid)
+      if found is None or not (found[1] == session or found[2]):
+        continue
+      if found[0]:
+        try:
+          if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            reaped += 1
+        except ChildProcessError:
+          pass
+      else:
+        alive.append(pid)
+    if not alive:
+      return reaped
+    if time.monotonic() > deadline:
+      if killed:
+        return reaped
+      for pid in alive:
+        try:
+          os.kill(pid, signal.SIGKILL)
+        except OSError:
+          pass
+      killed, deadline = True, time.monotonic() + timeout
+    time.sleep(0.002)
+
+
 def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout: float,
               memory_limit_bytes: int, output_limit_bytes: int, captured_bytes: int,
               cancel: threading.Event | None = None) -> Outcome:
@@ -174,6 +272,7 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
   process_memory_bytes over the tree. output_limit_bytes: cap on stdout + stderr bytes.
   captured_bytes: bytes kept per stream. cancel: when set, the tree is killed at once.
   """
+  become_subreaper()
   start = time.monotonic()
   deadline = start + timeout
   process = subprocess.Popen(
@@ -213,14 +312,11 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
         wait = min(wait, 0.1)
       if not selector.get_map():
         # Both pipes are closed; the program may still run (it closed them itself).
-        if process.poll() is not None:
+        if has_exited(process.pid):
           break
-        try:
-          process.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-          pass
+        time.sleep(min(wait, 0.01))
         continue
-      if reason is None and process.poll() is not None:
+      if reason is None and has_exited(process.pid):
         # The main process is gone: in bubblewrap the namespace dies with it; elsewhere the
         # launcher reaped its tree. Only an escaped process could hold a pipe open past this.
         reason, killed_at = "exited", now
@@ -239,14 +335,16 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
           killed_at = time.monotonic()
   finally:
     selector.close()
-    if reason not in (None, "exited") or process.poll() is None:
+    if reason not in (None, "exited") or not has_exited(process.pid):
       kill_tree(process.pid)
-    process.wait()
-    # Whatever the main process left behind (only possible outside bubblewrap) dies now too.
+    os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
+    # Whatever the main process left in its session dies now too, and is reaped.
     try:
       os.killpg(process.pid, signal.SIGKILL)
     except OSError:
       pass
+    reap_session(process.pid)
+    process.wait()
     process.stdout.close()
     process.stderr.close()
   stdout, stderr = streams.values()

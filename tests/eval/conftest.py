@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import psutil
@@ -28,12 +29,22 @@ def python():
   return get_language("py")
 
 
+# The backend of the `sandbox` fixture: bubblewrap unless STARJAX_SANDBOX=unshare (.ci/run runs
+# the sandbox tests a second time that way, on a machine where bubblewrap is installed).
+SANDBOX_BACKEND = os.environ.get("STARJAX_SANDBOX", "bubblewrap")
+
+
+def backend_sandbox(backend: str, limits: Limits = TEST_LIMITS) -> Sandbox:
+  """A real sandbox of one backend ('bubblewrap' or 'unshare'), as the evaluator uses it."""
+  if backend == "bubblewrap" and shutil.which("bwrap") is None:
+    toolchains.missing("bubblewrap is not installed: apt-get install bubblewrap")
+  return Sandbox(limits, isolation=backend)
+
+
 @pytest.fixture(scope="session")
 def sandbox():
-  """The real bubblewrap sandbox (as the evaluator uses it), with TEST_LIMITS."""
-  if shutil.which("bwrap") is None:
-    toolchains.missing("bubblewrap is not installed: apt-get install bubblewrap")
-  return Sandbox(TEST_LIMITS, isolation="bubblewrap")
+  """The real sandbox of SANDBOX_BACKEND (as the evaluator uses it), with TEST_LIMITS."""
+  return backend_sandbox(SANDBOX_BACKEND)
 
 
 @pytest.fixture(scope="session")

@@ -44,11 +44,19 @@ def test_benign_programs_pass(run_toy, name):
 @pytest.mark.skipif(os.geteuid() != 0, reason="fresh uids are used only when running as root")
 def test_runs_as_a_fresh_unprivileged_uid(run_toy, sandbox):
   verdict = run_toy("    import os\n    print('uid', os.getuid(), os.getgid(), os.getgroups())\n"
+                    "    print('map', *open('/proc/self/uid_map').read().split())\n"
                     "    return 1\n")
   assert verdict.passed, verdict
   uid, gid = (int(x) for x in verdict.stdout.split("uid ")[1].split()[:2])
-  assert uid in sandbox.run_uids() and gid == uid
-  assert "[]" in verdict.stdout  # no supplementary groups
+  if sandbox.isolation == "unshare":
+    # uid 65534 of the program's own user namespace, which is the fresh uid on the host.
+    assert uid == gid == 65534
+    inside, host, count = verdict.stdout.split("map ")[1].split()[:3]
+    assert (inside, count) == ("65534", "1") and int(host) in sandbox.run_uids()
+    assert "[65534]" in verdict.stdout or "[]" in verdict.stdout
+  else:
+    assert uid in sandbox.run_uids() and gid == uid
+    assert "[]" in verdict.stdout  # no supplementary groups
 
 
 def test_sandbox_sees_only_the_system_and_its_directory(run_toy):
@@ -112,27 +120,67 @@ def test_non_root_caller_gets_a_process_limit_per_sandbox():
 
 # --- the rlimit-only fallback ------------------------------------------------------------------
 
-def test_missing_bubblewrap_warns_loudly_and_falls_back(monkeypatch):
-  monkeypatch.setattr(sandbox_lib.shutil, "which", lambda name: None)
-  with pytest.warns(RuntimeWarning, match="SANDBOX DEGRADED: bubblewrap .* not installed"):
+def without(monkeypatch, *tools, replacement=None):
+  """Makes shutil.which (as the sandbox sees it) find `replacement` instead of each tool."""
+  real_which = shutil.which
+  monkeypatch.setattr(sandbox_lib.shutil, "which",
+                      lambda name: replacement if name in tools else real_which(name))
+
+
+def test_missing_bubblewrap_falls_back_to_unshare(monkeypatch, caplog):
+  without(monkeypatch, "bwrap")
+  with caplog.at_level("INFO", logger="starjax.eval.sandbox"):
     box = Sandbox(TEST_LIMITS)
+  assert box.isolation == "unshare"
+  assert box.describe()["isolation"] == "unshare"
+  assert any("sandbox: unshare (bubblewrap (bwrap) is not installed" in r.getMessage()
+             for r in caplog.records)
+
+
+def test_broken_bubblewrap_falls_back_to_unshare(monkeypatch):
+  without(monkeypatch, "bwrap", replacement="/bin/false")
+  assert Sandbox(TEST_LIMITS).isolation == "unshare"
+
+
+def test_no_isolating_backend_refuses_and_says_how_to_fix_it(monkeypatch):
+  without(monkeypatch, "bwrap", "unshare")
+  with pytest.raises(sandbox_lib.SandboxUnavailableError,
+                     match="no backend can isolate.*apt-get install bubblewrap.*--allow_unsandbox"):
+    Sandbox(TEST_LIMITS)
+
+
+def test_unshare_without_namespaces_refuses(monkeypatch):
+  # `unshare` that cannot create namespaces (here: one that always fails) is not isolation.
+  without(monkeypatch, "bwrap", "unshare", replacement="/bin/false")
+  with pytest.raises(sandbox_lib.SandboxUnavailableError, match="unshare cannot create"):
+    Sandbox(TEST_LIMITS)
+  with pytest.raises(sandbox_lib.SandboxUnavailableError, match="unshare cannot create"):
+    Sandbox(TEST_LIMITS, isolation="unshare")
+
+
+def test_allow_unsandboxed_warns_loudly_and_falls_back(monkeypatch):
+  without(monkeypatch, "bwrap", "unshare")
+  with pytest.warns(RuntimeWarning, match="SANDBOX DEGRADED .*--allow_unsandboxed"):
+    box = Sandbox(TEST_LIMITS, allow_unsandboxed=True)
   assert box.isolation == "rlimits"
   assert box.describe()["isolation"] == "rlimits"
 
 
-def test_broken_bubblewrap_warns_and_falls_back(monkeypatch):
-  real_which = shutil.which
-  monkeypatch.setattr(sandbox_lib.shutil, "which",
-                      lambda name: "/bin/false" if name == "bwrap" else real_which(name))
-  with pytest.warns(RuntimeWarning, match="cannot create the sandbox"):
-    box = Sandbox(TEST_LIMITS)
-  assert box.isolation == "rlimits"
-
-
 def test_requiring_bubblewrap_without_it_is_an_error(monkeypatch):
-  monkeypatch.setattr(sandbox_lib.shutil, "which", lambda name: None)
-  with pytest.raises(RuntimeError, match="apt-get install bubblewrap"):
-    Sandbox(TEST_LIMITS, isolation="bubblewrap")
+  without(monkeypatch, "bwrap")
+  with pytest.raises(sandbox_lib.SandboxUnavailableError, match="apt-get install bubblewrap"):
+    Sandbox(TEST_LIMITS, isolation="bwrap")
+
+
+def test_sandbox_backend_is_a_gin_setting():
+  import gin  # pylint: disable=import-outside-toplevel
+  with gin.unlock_config():
+    gin.bind_parameter("Sandbox.isolation", "unshare")
+  try:
+    assert Sandbox(TEST_LIMITS).isolation == "unshare"
+  finally:
+    with gin.unlock_config():
+      gin.bind_parameter("Sandbox.isolation", "auto")
 
 
 @pytest.mark.parametrize("name", ["fork_and_wait", "multiprocessing_pool", "subprocess"])

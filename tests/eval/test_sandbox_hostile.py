@@ -1,7 +1,9 @@
-"""Hostile completions in the bubblewrap sandbox: each is contained and counted as failed.
+"""Hostile completions in both sandbox backends: each is contained and counted as failed.
 
 Each body returns the right answer (1) only if its attack worked, so "counted as failed" is the
-proof of containment; the tests also check that nothing it started outlives the evaluation.
+proof of containment; the tests also check that nothing it started outlives the evaluation and
+that no zombie is left for the evaluator (or anyone) to reap. Every test runs under bubblewrap
+and under unshare (STARJAX_SANDBOX=unshare restricts it to unshare, as without bubblewrap).
 """
 
 from __future__ import annotations
@@ -12,17 +14,39 @@ import socket
 import subprocess
 import threading
 
+import psutil
 import pytest
 
-from tests.eval.conftest import TEST_LIMITS, processes_with, sandbox_processes, wait_until_gone
+from tests.eval.conftest import (SANDBOX_BACKEND, TEST_LIMITS, backend_sandbox, processes_with,
+                                 sandbox_processes, wait_until_gone)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the fresh-uid checks need root")
+
+BACKENDS = ["unshare"] if SANDBOX_BACKEND == "unshare" else ["bubblewrap", "unshare"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def sandbox(request):
+  """Overrides conftest's: every test of this module runs in each backend."""
+  return backend_sandbox(request.param)
+
+
+def zombie_children() -> list[psutil.Process]:
+  found = []
+  for child in psutil.Process().children():
+    try:
+      if child.status() == psutil.STATUS_ZOMBIE:
+        found.append(child)
+    except psutil.Error:
+      pass
+  return found
 
 
 @pytest.fixture
 def no_survivors(sandbox):
   yield
   assert wait_until_gone(lambda: sandbox_processes(sandbox)) == []
+  assert wait_until_gone(zombie_children) == []
 
 
 def test_fork_bomb_is_contained(run_toy, no_survivors):
