@@ -5,6 +5,8 @@
   data stats [--json]                  per language: files, bytes, tokens (exact, cached)
   data show [--task=NAME] [--n=K] [--json] [--split=S] [--seed=N]
                                        K decoded examples after metadata + FIM, before packing
+  data index|member|search|attribute   governance tools: membership filter + full-text index of
+                                       a data root (starjax/data/governance/cli.py)
 
 Every subcommand takes --gin_file=F and --gin.NAME=VALUE (e.g. --gin.data_paths.cache_dir=DIR).
 The local tokenizer's size is `local_tokenizer.vocab_size`, else VOCAB_SIZE (bound by any
@@ -23,6 +25,7 @@ from starjax import gin_config
 from starjax.data import config, corpus_stats, local_corpus, mixing
 from starjax.data import tokenizer as tokenizer_lib
 from starjax.data.errors import DataError
+from starjax.data.governance import cli as governance_cli
 
 QUICKSTART_VOCAB_SIZE = 4096  # gin/models/tiny.gin's VOCAB_SIZE
 _DEFAULT_TASK = "local_code"
@@ -31,7 +34,8 @@ _DEFAULT_TASK = "local_code"
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="run.py data", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  sub = parser.add_subparsers(dest="action", required=True, metavar="build-local|stats|show")
+  sub = parser.add_subparsers(dest="action", required=True,
+                              metavar="build-local|stats|show|index|member|search|attribute")
   build = sub.add_parser("build-local", help="build the local corpus and its tokenizer")
   build.add_argument("--roots", nargs="+", action="extend", default=[], metavar="DIR",
                      help="extra directories of source code to collect")
@@ -44,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
   show.add_argument("--split", default="train", choices=("train", "validation"))
   show.add_argument("--seed", type=int, default=0)
   show.add_argument("--json", action="store_true", help="print a JSON list of strings")
+  governance_cli.add_parsers(sub)
   return parser
 
 
@@ -51,7 +56,10 @@ def main(command: str, argv: list[str]) -> int:
   """Entry point used by run.py as main('data', [...]); returns the exit status."""
   del command
   files, bindings, rest = gin_config.split_gin_flags(argv)
-  args = _parser().parse_args(rest)
+  parser = _parser()
+  args, unknown = parser.parse_known_args(rest)
+  if unknown and args.action not in governance_cli.PASS_THROUGH_ACTIONS:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
   gin_config.parse(files, bindings, finalize=False)
   vocab_note = _settle_vocab_size()
   gin.finalize()
@@ -60,10 +68,12 @@ def main(command: str, argv: list[str]) -> int:
       return _build_local(args, vocab_note)
     if args.action == "stats":
       return _stats(args)
+    if args.action in governance_cli.ACTIONS:
+      return governance_cli.run(args, unknown)
     return _show(args)
   except DataError as e:
     print(f"run.py data {args.action}: {e}", file=sys.stderr)
-    return 1
+    return 2 if governance_cli.is_usage_error(e) else 1
 
 
 def _settle_vocab_size() -> str:
