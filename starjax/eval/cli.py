@@ -2,12 +2,13 @@
 
     python run.py evaluate --benchmark=humaneval --samples=samples.jsonl --out=/tmp/eval
         [--k=1,10,100] [--num_workers=N] [--timeout=SECONDS]
+        [--sandbox=auto|bwrap|unshare] [--allow_unsandboxed]
         [--gin.Limits.memory_mb=4096] [--gin.Timeouts.compile=120]
 
 writes DIR/results.jsonl, DIR/summary.json, DIR/report.md and DIR/pass_at_k.png, and prints the
 summary. Run the same command again after an interruption: it resumes. Exit status: 0, 1 when
-some input lines were invalid (they are counted and listed), 2 for a usage error, 130 when
-interrupted.
+some input lines were invalid (they are counted and listed), 2 for a usage error (also: no
+sandbox backend can isolate here, and --allow_unsandboxed was not given), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 
 from starjax import gin_config
 from starjax.eval import report
+from starjax.eval import sandbox as sandbox_lib
 from starjax.eval.benchmarks import benchmark_names, get_benchmark
 from starjax.eval.execution import DEFAULT_KS, Timeouts, ToolchainMissingError, evaluate_samples
 from starjax.eval.results import RunDirectoryConflict
@@ -72,6 +74,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
                       help="programs run in parallel (default: CPU cores)")
   parser.add_argument("--timeout", type=positive_float, default=None,
                       help="seconds for one program's tests (default: gin Timeouts.run)")
+  sandbox_lib.add_flags(parser)
   return parser
 
 
@@ -90,6 +93,10 @@ def evaluate_main(argv: list[str]) -> int:
   timeouts = Timeouts()
   if args.timeout is not None:
     timeouts = dataclasses.replace(timeouts, run=args.timeout)
+  try:
+    sandbox_lib.apply_flags(args)
+  except sandbox_lib.SandboxUnavailableError as e:
+    return usage_error(str(e))
   try:
     summary = evaluate_samples(benchmark, args.samples, args.out, ks=args.k,
                                num_workers=args.num_workers, timeouts=timeouts)
@@ -137,6 +144,7 @@ def eval_parser() -> argparse.ArgumentParser:
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--k", type=parse_ks, default=DEFAULT_KS)
   parser.add_argument("--num_workers", type=int, default=None)
+  sandbox_lib.add_flags(parser)
   return parser
 
 
@@ -157,6 +165,10 @@ def eval_main(argv: list[str]) -> int:
     return usage_error("--out is required with --hf_dir", "eval")
   if args.n < 1:
     return usage_error(f"--n={args.n}: give at least 1 sample per problem", "eval")
+  try:
+    sandbox_lib.apply_flags(args)
+  except sandbox_lib.SandboxUnavailableError as e:
+    return usage_error(str(e), "eval")
   try:
     benchmarks = [task_subset(get_benchmark(name.strip()), None, args.limit)
                   for name in args.benchmark.split(",") if name.strip()]
