@@ -5,6 +5,9 @@
   data stats [--json]                  per language: files, bytes, tokens (exact, cached)
   data show [--task=NAME] [--n=K] [--json] [--split=S] [--seed=N]
                                        K decoded examples after metadata + FIM, before packing
+  data prepare --input=DIR --output=DIR [--opt_out=FILE] [Beam flags]
+                                       filters, opt-out, dedup, near-dedup, PII, decontamination
+                                       → Stack layout + ledger/ + manifest.json + report.md
   data index|member|search|attribute   governance tools: membership filter + full-text index of
                                        a data root (starjax/data/governance/cli.py)
 
@@ -26,6 +29,7 @@ from starjax.data import config, corpus_stats, local_corpus, mixing
 from starjax.data import tokenizer as tokenizer_lib
 from starjax.data.errors import DataError
 from starjax.data.governance import cli as governance_cli
+from starjax.data.prepare import cli as prepare_cli
 
 QUICKSTART_VOCAB_SIZE = 4096  # gin/models/tiny.gin's VOCAB_SIZE
 _DEFAULT_TASK = "local_code"
@@ -35,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="run.py data", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest="action", required=True,
-                              metavar="build-local|stats|show|index|member|search|attribute")
+                              metavar="build-local|stats|show|prepare|index|member|search|attribute")
   build = sub.add_parser("build-local", help="build the local corpus and its tokenizer")
   build.add_argument("--roots", nargs="+", action="extend", default=[], metavar="DIR",
                      help="extra directories of source code to collect")
@@ -48,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
   show.add_argument("--split", default="train", choices=("train", "validation"))
   show.add_argument("--seed", type=int, default=0)
   show.add_argument("--json", action="store_true", help="print a JSON list of strings")
+  prepare_cli.add_parser(sub)
   governance_cli.add_parsers(sub)
   return parser
 
@@ -58,7 +63,7 @@ def main(command: str, argv: list[str]) -> int:
   files, bindings, rest = gin_config.split_gin_flags(argv)
   parser = _parser()
   args, unknown = parser.parse_known_args(rest)
-  if unknown and args.action not in governance_cli.PASS_THROUGH_ACTIONS:
+  if unknown and args.action not in governance_cli.PASS_THROUGH_ACTIONS + ("prepare",):
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
   gin_config.parse(files, bindings, finalize=False)
   vocab_note = _settle_vocab_size()
@@ -68,6 +73,8 @@ def main(command: str, argv: list[str]) -> int:
       return _build_local(args, vocab_note)
     if args.action == "stats":
       return _stats(args)
+    if args.action == "prepare":
+      return prepare_cli.main(args, unknown)  # unknown flags are Beam's
     if args.action in governance_cli.ACTIONS:
       return governance_cli.run(args, unknown)
     return _show(args)

@@ -1,0 +1,164 @@
+"""The documents `data prepare` reads and writes: Stack-format parquet shards.
+
+Input: any layout `starjax.data.shards.discover_stack` understands (`data/<language>/*.parquet`,
+`<language>/*.parquet`, or loose files with a `lang` column). Every shard is checked in the
+driver (readable parquet, a `content` column) before the pipeline starts, so a bad shard is one
+error naming it. Each document gets a global index: shards sorted by relative path, rows in
+file order (`doc_index`), and an id `<relative path>#<row>` (`doc_id`).
+
+Output: the kept rows of each input shard, in their input order, with the input's schema, at
+the same relative path under the output root; shards left without rows are not written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from typing import Iterator, Optional
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from starjax.data import shards
+from starjax.data.errors import DataError
+
+ROW_GROUP_ROWS = 256
+LICENSE_COLUMNS = ("license", "max_stars_repo_licenses")
+RECENCY_COLUMN = "max_stars_repo_stars_event_max_datetime"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+  """One input parquet file.
+
+  relative: its path under the input root (also its path under the output root).
+  language: the folder's language, or None when rows name theirs in a `lang` column.
+  first_index: doc_index of its first row. rows, row_groups: from the parquet footer.
+  sha256: of the file's bytes (the input fingerprint is made of these).
+  """
+  path: str
+  relative: str
+  language: Optional[str]
+  first_index: int
+  rows: int
+  row_groups: int
+  sha256: str
+
+
+def discover(root: str) -> list[Shard]:
+  """The input shards under `root`, sorted by relative path; DataError for a bad input."""
+  root = os.path.abspath(root)
+  if not os.path.isdir(root):
+    raise DataError(f"--input={root}: no such directory. Point it at a Stack-format root "
+                    "(data/<language>/*.parquet), e.g. the local corpus that "
+                    "`python run.py data build-local` builds")
+  try:
+    by_language = shards.discover_stack(root)
+  except DataError as e:
+    raise DataError(f"--input={root}: {e}".replace("data_paths.stack_dir=", "")) from e
+  language_of: dict[str, Optional[str]] = {}
+  base = os.path.join(root, "data") if os.path.isdir(os.path.join(root, "data")) else root
+  for language, files in by_language.items():
+    for path in files:
+      loose = os.path.dirname(path) == base
+      language_of[path] = None if loose else language
+  out, index = [], 0
+  for path in sorted(language_of, key=lambda p: os.path.relpath(p, root)):
+    shard = shards.open_shard(path)
+    with open(path, "rb") as f:
+      digest = hashlib.file_digest(f, "sha256").hexdigest()
+    rows = shard.metadata.num_rows
+    out.append(Shard(path, os.path.relpath(path, root), language_of[path], index, rows,
+                     shard.metadata.num_row_groups, digest))
+    index += rows
+  if index == 0:
+    raise DataError(f"--input={root}: the shards hold no rows ({len(out)} files); is this the "
+                    "right directory?")
+  return out
+
+
+def fingerprint(input_shards: list[Shard]) -> str:
+  """sha256 over the relative paths and contents of the input shards."""
+  h = hashlib.sha256()
+  for shard in input_shards:
+    h.update(f"{shard.relative}\0{shard.sha256}\0".encode())
+  return h.hexdigest()
+
+
+def read_row_group(shard: Shard, row_group: int) -> Iterator[dict]:
+  """The documents of one row group, as dicts:
+
+  doc_index, doc_id, shard (relative path), row, language, repo, path, stars, license,
+  recency, content (str, or None when null/empty/not UTF-8), skip (why content is None),
+  columns (every input column's value, to be written back), bytes (content bytes).
+  """
+  try:
+    table = pq.ParquetFile(shard.path).read_row_group(row_group)
+  except (pa.ArrowException, OSError) as e:
+    raise DataError(f"{shard.path}: corrupt parquet data in row group {row_group} ({e}). "
+                    "Re-download it or remove it from the input directory.") from e
+  first = shard.first_index + sum(_row_group_rows(shard, g) for g in range(row_group))
+  row0 = first - shard.first_index
+  for i, columns in enumerate(table.to_pylist()):
+    raw = columns.get(shards.CONTENT)
+    content, skip = raw, None
+    if isinstance(raw, bytes):
+      try:
+        content = raw.decode("utf-8")
+      except UnicodeDecodeError:
+        content, skip = None, "non_utf8"
+    if skip is None and (content is None or not content.strip()):
+      content, skip = None, "empty_content"
+    language = columns.get(shards.LANG) if shard.language is None else shard.language
+    yield {
+        "doc_index": first + i, "doc_id": f"{shard.relative}#{row0 + i}", "shard": shard.relative,
+        "row": row0 + i, "language": str(language or ""),
+        "repo": str(columns.get(shards.REPO) or ""), "path": str(columns.get(shards.PATH) or ""),
+        "stars": int(columns[shards.STARS]) if columns.get(shards.STARS) is not None else -1,
+        "license": _license_value(columns), "recency": str(columns.get(RECENCY_COLUMN) or ""),
+        "content": content, "skip": skip, "columns": columns,
+        "bytes": len(raw) if isinstance(raw, bytes) else len((raw or "").encode("utf-8")),
+    }
+
+
+def _license_value(columns: dict):
+  for name in LICENSE_COLUMNS:
+    if name in columns:
+      value = columns[name]
+      return list(value) if isinstance(value, (list, tuple)) else value
+  return None
+
+
+_ROW_GROUP_SIZES: dict[str, list[int]] = {}
+
+
+def _row_group_rows(shard: Shard, row_group: int) -> int:
+  sizes = _ROW_GROUP_SIZES.get(shard.path)
+  if sizes is None:
+    metadata = pq.ParquetFile(shard.path).metadata
+    sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    _ROW_GROUP_SIZES[shard.path] = sizes
+  return sizes[row_group]
+
+
+def write_shard(documents: list[dict], schema: pa.Schema, path: str) -> tuple[int, str]:
+  """Writes documents (their `columns`, `content` replaced by the redacted text) in doc_index
+  order with the input's schema; returns (rows, sha256 of the file)."""
+  documents = sorted(documents, key=lambda d: d["doc_index"])
+  rows = []
+  for d in documents:
+    columns = dict(d["columns"])
+    original = columns.get(shards.CONTENT)
+    columns[shards.CONTENT] = d["content"].encode("utf-8") if isinstance(original, bytes) else \
+        d["content"]
+    rows.append(columns)
+  table = pa.Table.from_pylist(rows, schema=schema)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+  with open(path, "rb") as f:
+    return len(rows), hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def input_schema(shard: Shard) -> pa.Schema:
+  return pq.ParquetFile(shard.path).schema_arrow

@@ -1,0 +1,77 @@
+"""MinHash signatures and LSH band keys exactly as BigCode's StarCoder v1 near-dedup.
+
+Shingles: the content split on `[^A-Za-z_0-9]` (empty tokens kept, case kept), word n-grams
+joined by a space, as a set of UTF-8 strings. Each shingle is hashed by datasketch's
+`sha1_hash32` (the first 4 bytes of SHA-1, little-endian) and permuted by datasketch's
+"legacy" scheme: `((a * h + b) mod (2^61 - 1)) & (2^32 - 1)` with uint64 wrap-around in
+`a * h + b`, a and b taken from datasketch itself. The signatures equal
+`datasketch.MinHash(num_perm, seed, scheme="legacy")` fed the same shingles (tested); the
+permutation is applied in blocks of shingles into one reused output, without a MinHash object
+per document.
+
+Documents with fewer than `ngram` tokens have no shingles (BigCode's `min_length` rule). They get
+no signature and no band keys: they are never near-duplicates (an empty signature would put all
+of them in one giant cluster).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Optional
+
+import numpy as np
+from datasketch import MinHash
+from datasketch.minhash import sha1_hash32
+
+_NON_ALPHA = re.compile(r"[^A-Za-z_0-9]")
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX_HASH = np.uint64((1 << 32) - 1)
+_CHUNK = 2048  # shingles per block: keeps the [chunk, num_perm] block in cache
+
+
+def shingles(content: str, ngram: int = 5) -> set[bytes]:
+  """The set of word n-grams of `content` (UTF-8), empty if it has fewer than `ngram` tokens."""
+  tokens = _NON_ALPHA.split(content)
+  if len(tokens) < ngram:
+    return set()
+  return {" ".join(tokens[i:i + ngram]).encode("utf-8")
+          for i in range(len(tokens) - ngram + 1)}
+
+
+@functools.lru_cache(maxsize=8)
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """datasketch's legacy permutations (a, b), each uint64 [num_perm], for this seed."""
+  a, b = MinHash(num_perm=num_perm, seed=seed, scheme="legacy").permutations
+  return np.asarray(a, np.uint64), np.asarray(b, np.uint64)
+
+
+def signature(content: str, *, num_perm: int = 256, seed: int = 42, ngram: int = 5
+              ) -> Optional[np.ndarray]:
+  """uint64 [num_perm] MinHash of the document's shingles, or None if it has none."""
+  grams = shingles(content, ngram)
+  if not grams:
+    return None
+  a, b = permutations(num_perm, seed)
+  hashes = np.fromiter((sha1_hash32(g) for g in grams), np.uint64, len(grams))
+  out = np.full(num_perm, _MAX_HASH, np.uint64)
+  with np.errstate(over="ignore"):
+    for start in range(0, len(hashes), _CHUNK):
+      x = (hashes[start:start + _CHUNK, None] * a + b) % _MERSENNE  # a*h+b wraps mod 2^64
+      np.minimum(out, (x & _MAX_HASH).min(axis=0), out=out)
+  return out
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
+  """One key per LSH band: the band's index and its `rows` hash values, as bytes.
+
+  Two documents share a key exactly when datasketch's MinHashLSH(params=(bands, rows)) puts them
+  in the same bucket of that band.
+  """
+  return [band.to_bytes(2, "big") + sig[band * rows:(band + 1) * rows].tobytes()
+          for band in range(bands)]
+
+
+def detection_probability(similarity: float, bands: int = 25, rows: int = 10) -> float:
+  """P(two documents of Jaccard `similarity` share at least one band): 1-(1-s^rows)^bands."""
+  return 1.0 - (1.0 - similarity ** rows) ** bands
