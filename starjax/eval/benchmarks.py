@@ -1,13 +1,17 @@
-"""Benchmarks by name: 'humaneval' (Python) and 'multiple-<ext>' (HumanEval translated by
-starjax's own MultiPL-E translators, starjax/eval/languages/<lang>.py)."""
+"""Benchmarks by name: 'humaneval' (Python), 'multiple-<ext>' (HumanEval translated by
+starjax's own MultiPL-E translators, starjax/eval/languages/<lang>.py) and the fill-in-the-middle
+ones built from HumanEval (starjax/eval/infilling.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from typing import Iterable
 
-from starjax.eval import humaneval
+from starjax.data.prepare import decontamination
+from starjax.eval import humaneval, infilling
+from starjax.eval.infilling import FIM_BENCHMARKS
 from starjax.eval.languages import LANGUAGE_MODULES, Language, UntranslatableError, get_language
 from starjax.eval.problem import Problem
 
@@ -46,6 +50,11 @@ class Benchmark:
 
 def benchmark_names() -> list[str]:
   """Every name get_benchmark accepts."""
+  return left_to_right_names() + list(FIM_BENCHMARKS)
+
+
+def left_to_right_names() -> list[str]:
+  """HumanEval and the MultiPL-E languages (the FIM benchmarks are HumanEval's own problems)."""
   return ["humaneval"] + [f"multiple-{ext}" for ext in LANGUAGE_MODULES if ext != "py"]
 
 
@@ -55,6 +64,9 @@ def get_benchmark(name: str) -> Benchmark:
   if name == "humaneval":
     return Benchmark(name=name, language=get_language("py"),
                      problems=humaneval.humaneval_problems(), dropped={})
+  if name in FIM_BENCHMARKS:
+    return Benchmark(name=name, language=infilling.fim_language(name),
+                     problems=infilling.fim_problems(name), dropped={})
   ext = name[len("multiple-"):] if name.startswith("multiple-") else None
   if ext is None or ext == "py" or ext not in LANGUAGE_MODULES:
     raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(benchmark_names())}")
@@ -71,3 +83,32 @@ def get_benchmark(name: str) -> Benchmark:
     except UntranslatableError as e:
       dropped[task_id] = str(e) or type(e).__name__
   return Benchmark(name=name, language=language, problems=problems, dropped=dropped)
+
+
+_DOCSTRING = re.compile(r'("""|\'\'\')(.*?)\1', re.DOTALL)
+
+
+def contamination_strings(name: str) -> list[tuple[str, str, str]]:
+  """(task_id, field, text) of benchmark `name` that training data must not contain.
+
+  humaneval: each prompt, its docstring and its canonical solution (what BigCode removed);
+  multiple-<ext>: each translated prompt.
+  """
+  out = []
+  if name == "humaneval":
+    for task_id, raw in humaneval.read_humaneval().items():
+      out.append((task_id, "prompt", raw["prompt"]))
+      docstrings = _DOCSTRING.findall(raw["prompt"])
+      if docstrings:
+        out.append((task_id, "docstring", docstrings[-1][1]))
+      out.append((task_id, "canonical_solution", raw["canonical_solution"]))
+    return out
+  for task_id, problem in get_benchmark(name).problems.items():
+    out.append((task_id, "prompt", problem.prompt))
+  return out
+
+
+# Every benchmark here is one `data prepare` decontaminates against (the registry lives in the
+# data package, which must not import evaluation; evaluation feeds it instead).
+for _name in left_to_right_names():
+  decontamination.register(_name, functools.partial(contamination_strings, _name))
