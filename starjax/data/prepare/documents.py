@@ -91,7 +91,8 @@ def read_row_group(shard: Shard, row_group: int) -> Iterator[dict]:
 
   doc_index, doc_id, shard (relative path), row, language, repo, path, stars, license,
   recency, content (str, or None when null/empty/not UTF-8), skip (why content is None),
-  columns (every input column's value, to be written back), bytes (content bytes).
+  columns (every other input column's value, to be written back), content_is_bytes (the
+  column is binary), bytes (content bytes).
   """
   try:
     table = pq.ParquetFile(shard.path).read_row_group(row_group)
@@ -101,7 +102,7 @@ def read_row_group(shard: Shard, row_group: int) -> Iterator[dict]:
   first = shard.first_index + sum(_row_group_rows(shard, g) for g in range(row_group))
   row0 = first - shard.first_index
   for i, columns in enumerate(table.to_pylist()):
-    raw = columns.get(shards.CONTENT)
+    raw = columns.pop(shards.CONTENT, None)  # carried once, as `content`
     content, skip = raw, None
     if isinstance(raw, bytes):
       try:
@@ -118,6 +119,7 @@ def read_row_group(shard: Shard, row_group: int) -> Iterator[dict]:
         "stars": int(columns[shards.STARS]) if columns.get(shards.STARS) is not None else -1,
         "license": _license_value(columns), "recency": str(columns.get(RECENCY_COLUMN) or ""),
         "content": content, "skip": skip, "columns": columns,
+        "content_is_bytes": isinstance(raw, bytes),
         "bytes": len(raw) if isinstance(raw, bytes) else len((raw or "").encode("utf-8")),
     }
 
@@ -149,9 +151,8 @@ def write_shard(documents: list[dict], schema: pa.Schema, path: str) -> tuple[in
   rows = []
   for d in documents:
     columns = dict(d["columns"])
-    original = columns.get(shards.CONTENT)
-    columns[shards.CONTENT] = d["content"].encode("utf-8") if isinstance(original, bytes) else \
-        d["content"]
+    columns[shards.CONTENT] = (d["content"].encode("utf-8") if d["content_is_bytes"]
+                               else d["content"])
     rows.append(columns)
   table = pa.Table.from_pylist(rows, schema=schema)
   os.makedirs(os.path.dirname(path), exist_ok=True)

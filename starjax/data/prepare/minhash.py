@@ -50,8 +50,12 @@ def signature(content: str, *, num_perm: int = 256, seed: int = 42, ngram: int =
               ) -> Optional[np.ndarray]:
   """uint64 [num_perm] MinHash of the document's shingles, or None if it has none."""
   grams = shingles(content, ngram)
-  if not grams:
-    return None
+  return signature_of_shingles(grams, num_perm=num_perm, seed=seed) if grams else None
+
+
+def signature_of_shingles(grams: set[bytes], *, num_perm: int = 256, seed: int = 42
+                          ) -> np.ndarray:
+  """uint64 [num_perm] MinHash of a non-empty set of shingles."""
   a, b = permutations(num_perm, seed)
   hashes = np.fromiter((sha1_hash32(g) for g in grams), np.uint64, len(grams))
   out = np.full(num_perm, _MAX_HASH, np.uint64)
