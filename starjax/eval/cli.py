@@ -20,7 +20,7 @@ import logging
 import sys
 
 from starjax import gin_config
-from starjax.eval import report
+from starjax.eval import contamination, report
 from starjax.eval import sandbox as sandbox_lib
 from starjax.eval.benchmarks import benchmark_names, get_benchmark
 from starjax.eval.execution import DEFAULT_KS, Timeouts, ToolchainMissingError, evaluate_samples
@@ -74,6 +74,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
                       help="programs run in parallel (default: CPU cores)")
   parser.add_argument("--timeout", type=positive_float, default=None,
                       help="seconds for one program's tests (default: gin Timeouts.run)")
+  contamination.add_index_flag(parser)
   sandbox_lib.add_flags(parser)
   return parser
 
@@ -98,8 +99,11 @@ def evaluate_main(argv: list[str]) -> int:
   except sandbox_lib.SandboxUnavailableError as e:
     return usage_error(str(e))
   try:
+    index, check = contamination.open_for_eval(args.index, command="evaluate")
     summary = evaluate_samples(benchmark, args.samples, args.out, ks=args.k,
                                num_workers=args.num_workers, timeouts=timeouts)
+    if index is not None:
+      summary = contamination.add_split(summary, benchmark, index, args.out, check)
   except (ToolchainMissingError, RunDirectoryConflict, FileNotFoundError, ValueError) as e:
     return usage_error(str(e))
   except KeyboardInterrupt:
@@ -144,6 +148,7 @@ def eval_parser() -> argparse.ArgumentParser:
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--k", type=parse_ks, default=DEFAULT_KS)
   parser.add_argument("--num_workers", type=int, default=None)
+  contamination.add_index_flag(parser)
   sandbox_lib.add_flags(parser)
   return parser
 
@@ -175,6 +180,7 @@ def eval_main(argv: list[str]) -> int:
     for benchmark in benchmarks:
       if args.prompted and benchmark.language.ext != "py":
         raise ValueError(f"--prompted is a Python file header; {benchmark.name} is not Python")
+    index, check = contamination.open_for_eval(args.index, args.model_dir)
     generator = Generator.load(model_dir=args.model_dir, hf_dir=args.hf_dir,
                                tokenizer_path=args.tokenizer)
     settings = GenerationSettings(num_samples=args.n, temperature=args.temperature,
@@ -188,6 +194,9 @@ def eval_main(argv: list[str]) -> int:
                                  settings)
       summary = evaluate_samples(benchmark, samples, run_dir, ks=args.k,
                                  num_workers=args.num_workers)
+      if index is not None:
+        summary = contamination.add_split(summary, benchmark, index,
+                                          os.path.join(out, benchmark.name), check)
       summaries.append(summary)
       print(json.dumps({k: v for k, v in summary.items() if k.startswith("pass@")}),
             f"{benchmark.name}", flush=True)

@@ -10,6 +10,7 @@ import os
 import re
 from typing import Mapping, Sequence
 
+from starjax.eval.contamination import markdown_split
 from starjax.eval.languages import get_language
 
 REPORT_FILE = "report.md"
@@ -89,6 +90,9 @@ def write_report(out_dir: str, summaries: Sequence[Mapping], title: str = "Evalu
   os.makedirs(out_dir, exist_ok=True)
   chart = bar_chart(summaries, os.path.join(out_dir, CHART_FILE), title=f"{title}: pass@k")
   lines = [f"# {title}\n", markdown_table(summaries), f"![pass@k]({CHART_FILE})\n"]
+  split = markdown_split(summaries)  # only when evaluated with --index
+  if split:
+    lines.append(split)
   for summary in summaries:
     notes = []
     if summary.get("omitted"):
