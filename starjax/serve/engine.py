@@ -1,0 +1,233 @@
+"""The slot engine: continuous batching as pure jitted functions over the model's KV cache.
+
+    state = engine.init()                                  # N empty slots, one KVCache [N, S]
+    row, first = engine.prefill(row, tokens, start, length, sampling)   # one prompt, a bucket
+    state = engine.insert(state, row, first, slot, sampling)            # into a free slot
+    state, sampled = engine.generate(state, active)        # one token for every slot
+
+The cache is the model's own `KVCache` (per-layer [slots, cache_len, kv_heads, head_dim],
+logical axes CACHE_AXES, sharded by the mesh's rules). A slot's sequence starts at cache
+position 0, so a token's position is its cache index and each slot writes at its own index:
+the step maps Decoder.decode (batch 1, scalar index) over the slots with jax.vmap.
+Prompts are right-padded to a length bucket (padding has segment id 0 and is never attended,
+then overwritten by the tokens generated after it), so each bucket compiles once. A prefill
+may start after tokens already in the slot (`start`): that is prefix reuse, the next keystroke
+prefilling only what it adds. Everything is fixed-shape: after warm-up nothing recompiles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from starjax.infer.decoding import TokenGenerator
+from starjax.model import KVCache
+from starjax.serve.sampling import Sampled, SlotSampling, sample_slots
+
+DEFAULT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class EngineState:
+  """Device state of all slots."""
+  cache: KVCache        # [slots, cache_len, ...]
+  token: jax.Array      # int32 [slots]: last sampled token, fed (and cached) at the next step
+  index: jax.Array      # int32 [slots]: its cache index = its position
+  steps: jax.Array      # int32 [slots]: tokens sampled so far (folded into the slot's key)
+  presence: jax.Array   # bool [slots, vocab]: tokens seen (repetition penalty)
+  sampling: SlotSampling
+
+
+def sampling_arrays(temperature, top_k, top_p, repetition_penalty, seed) -> SlotSampling:
+  """A one-slot SlotSampling from host values (the arguments of prefill/insert)."""
+  return SlotSampling(temperature=np.float32(temperature), top_k=np.int32(top_k),
+                      top_p=np.float32(top_p),
+                      repetition_penalty=np.float32(repetition_penalty),
+                      key=np.uint32(seed & 0xFFFFFFFF))
+
+
+class Engine:
+  """Compiled prefill / insert / generate over one model (a TokenGenerator's parameters,
+  placement and mesh).
+
+  slots: decode slots (the batch of every step). cache_len: positions per slot (prompt +
+  generated tokens), at most the model's context. buckets: prefill lengths (each ≤ cache_len;
+  cache_len itself is always one).
+  """
+
+  def __init__(self, tokens: TokenGenerator, *, slots: int = 8, cache_len: int | None = None,
+               buckets=DEFAULT_BUCKETS):
+    self.tokens = tokens
+    self.config = tokens.config
+    self.slots = slots
+    self.cache_len = min(cache_len or self.config.max_seq_len, self.config.max_seq_len)
+    self.buckets = tuple(sorted({b for b in buckets if b < self.cache_len} | {self.cache_len}))
+    self.vocab = self.config.vocab_size
+    self._init = jax.jit(self._init_fn)
+    self._prefill = jax.jit(self._prefill_fn)
+    self._extract = jax.jit(self._extract_fn)
+    self._insert = jax.jit(self._insert_fn, donate_argnames=("state",))
+    self._generate = jax.jit(self._generate_fn, donate_argnames=("state",))
+
+  # -- host API ----------------------------------------------------------------------------
+  def bucket(self, length: int) -> int:
+    """The smallest prefill bucket holding `length` tokens."""
+    for b in self.buckets:
+      if b >= length:
+        return b
+    raise ValueError(f"{length} tokens exceed the cache length {self.cache_len}")
+
+  def init(self) -> EngineState:
+    with self.context():
+      return self._init()
+
+  def prefill(self, row: KVCache | None, tokens, start: int, sampling: SlotSampling,
+              presence: np.ndarray):
+    """Runs tokens (a prompt, or what it adds to the `start` tokens already in `row`) through
+    the model into a one-slot cache and samples the first new token.
+
+    row: a one-slot KVCache (`extract`) or None for an empty one. tokens: int sequence, padded
+    here to a bucket; start + bucket must fit the cache. presence: bool [vocab], the prompt's
+    tokens. Returns (row, Sampled of one slot)."""
+    n = len(tokens)
+    padded = np.zeros((1, self.bucket(n)), np.int32)
+    padded[0, :n] = tokens
+    if start + padded.shape[1] > self.cache_len:
+      raise ValueError(f"prefill of {n} tokens at {start} does not fit cache_len "
+                       f"{self.cache_len}")
+    with self.context():
+      if row is None:
+        row = self._empty_row()
+      return self._prefill(self.tokens.params, row, padded, np.int32(start), np.int32(n),
+                           sampling, presence[None])
+
+  def extract(self, state: EngineState, slot: int) -> KVCache:
+    """The one-slot cache of `slot` (to prefill after its cached prefix)."""
+    with self.context():
+      return self._extract(state, np.int32(slot))
+
+  def insert(self, state: EngineState, row: KVCache, first: Sampled, slot: int, next_index: int,
+             sampling: SlotSampling, presence: np.ndarray) -> EngineState:
+    """state with `slot` holding row's cache, about to feed `first` at cache index next_index."""
+    with self.context():
+      return self._insert(state, row, first, np.int32(slot), np.int32(next_index), sampling,
+                          presence[None])
+
+  def generate(self, state: EngineState, active: np.ndarray) -> tuple[EngineState, Sampled]:
+    """One decode step for every slot; slots where active is False keep their index."""
+    with self.context():
+      return self._generate(self.tokens.params, state, active)
+
+  def warm_up(self) -> None:
+    """Compiles everything serving runs: each bucket's prefill (fresh and after a cached
+    prefix), extract, insert and the decode step. Afterwards no request compiles anything."""
+    state = self.init()
+    sampling = sampling_arrays(0.0, 0, 1.0, 1.0, 0)
+    presence = np.zeros(self.vocab, bool)
+    active = np.zeros(self.slots, bool)
+    active[0] = True
+    for bucket in self.buckets:
+      row, first = self.prefill(None, [0] * bucket, 0, sampling, presence)
+      state = self.insert(state, row, first, 0, min(bucket, self.cache_len - 1), sampling,
+                          presence)
+      if 1 + bucket <= self.cache_len:
+        row, first = self.prefill(self.extract(state, 0), [0] * bucket, 1, sampling, presence)
+        state = self.insert(state, row, first, 0, 1 + bucket, sampling, presence)
+      state, sampled = self.generate(state, active)
+    jax.block_until_ready(sampled)
+
+  def context(self):
+    return self.tokens._sharding_context()  # pylint: disable=protected-access
+
+  def _empty_row(self) -> KVCache:
+    if not hasattr(self, "_zero_row"):
+      self._zero_row = jax.jit(lambda: KVCache.zeros(self.config, 1, self.cache_len))()
+    return self._zero_row
+
+  # -- compiled pieces ---------------------------------------------------------------------
+  def _init_fn(self) -> EngineState:
+    n = self.slots
+    sampling = SlotSampling(temperature=jnp.zeros(n, jnp.float32), top_k=jnp.zeros(n, jnp.int32),
+                            top_p=jnp.ones(n, jnp.float32),
+                            repetition_penalty=jnp.ones(n, jnp.float32),
+                            key=jax.random.split(jax.random.key(0), n))
+    return EngineState(cache=KVCache.zeros(self.config, n, self.cache_len),
+                       token=jnp.zeros(n, jnp.int32), index=jnp.zeros(n, jnp.int32),
+                       steps=jnp.zeros(n, jnp.int32), presence=jnp.zeros((n, self.vocab), bool),
+                       sampling=sampling)
+
+  def _prefill_fn(self, params, row: KVCache, tokens, start, length, sampling, presence):
+    t = tokens.shape[1]
+    model, layers = self.tokens._model(params)  # pylint: disable=protected-access
+    # Forget what the slot held from `start` on: only its first `start` tokens are reused.
+    kept = jnp.arange(self.cache_len)[None] < start
+    row = dataclasses.replace(row, segment_ids=jnp.where(kept, row.segment_ids, 0))
+    real = (jnp.arange(t)[None] < length).astype(jnp.int32)
+    positions = start + jnp.arange(t, dtype=jnp.int32)[None]
+    logits, row = model.decode(tokens, positions, row, start, layers, segment_ids=real)
+    last = jax.lax.dynamic_index_in_dim(logits[0], length - 1, keepdims=True)
+    one = _one_slot(sampling)
+    return row, sample_slots(last, one, jnp.zeros(1, jnp.int32), presence)
+
+  def _extract_fn(self, state: EngineState, slot) -> KVCache:
+    take = lambda a: jax.lax.dynamic_slice_in_dim(a, slot, 1, axis=0)  # noqa: E731
+    return jax.tree.map(take, state.cache)
+
+  def _insert_fn(self, state: EngineState, row: KVCache, first: Sampled, slot, next_index,
+                 sampling, presence) -> EngineState:
+    put = lambda a, r: jax.lax.dynamic_update_slice_in_dim(a, r.astype(a.dtype), slot, axis=0)  # noqa: E731
+    one = _one_slot(sampling)
+    presence = presence.at[0, first.token[0]].set(True)
+    return EngineState(
+        cache=jax.tree.map(put, state.cache, row),
+        token=put(state.token, first.token), index=put(state.index, next_index[None]),
+        steps=put(state.steps, jnp.ones(1, jnp.int32)), presence=put(state.presence, presence),
+        sampling=jax.tree.map(put, state.sampling, one))
+
+  def _generate_fn(self, params, state: EngineState, active) -> tuple[EngineState, Sampled]:
+    def one_slot(token, index, cache: KVCache):
+      model, layers = self.tokens._model(params)  # pylint: disable=protected-access
+      cache = jax.tree.map(lambda a: a[None], cache)
+      logits, cache = model.decode(token[None, None], index[None, None], cache, index, layers)
+      return logits[0, 0], jax.tree.map(lambda a: a[0], cache)
+
+    logits, cache = jax.vmap(one_slot)(state.token, state.index, state.cache)
+    sampled = sample_slots(logits, state.sampling, state.steps, state.presence)
+    token = jnp.where(active, sampled.token, state.token)
+    presence = state.presence.at[jnp.arange(self.slots), token].set(
+        state.presence[jnp.arange(self.slots), token] | active)
+    step = active.astype(jnp.int32)
+    return EngineState(cache=cache, token=token, index=state.index + step,
+                       steps=state.steps + step, presence=presence,
+                       sampling=state.sampling), sampled
+
+
+def _one_slot(sampling: SlotSampling) -> SlotSampling:
+  """A host SlotSampling of scalars as a [1] batch, the seed made a PRNG key."""
+  return SlotSampling(temperature=jnp.reshape(sampling.temperature, (1,)),
+                      top_k=jnp.reshape(sampling.top_k, (1,)),
+                      top_p=jnp.reshape(sampling.top_p, (1,)),
+                      repetition_penalty=jnp.reshape(sampling.repetition_penalty, (1,)),
+                      key=jax.random.key(sampling.key)[None])
+
+
+@contextlib.contextmanager
+def count_compilations():
+  """Counts XLA compilations in the block: `with count_compilations() as n: ...; n[0]`."""
+  count = [0]
+
+  def listener(event, duration, **_):
+    del duration
+    if event == "/jax/core/compile/backend_compile_duration":
+      count[0] += 1
+
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    yield count
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)

@@ -1,0 +1,74 @@
+"""Serving fixtures: a tiny MODEL_DIR, its Generator, an engine and a scheduler over it."""
+
+import pytest
+
+from starjax.model import DecoderConfig
+from tests.conftest import write_model_dir
+
+# Like tests/infer's tiny model, with a context long enough for several buckets.
+TINY = DecoderConfig(vocab_size=512, num_layers=2, hidden_size=64, num_heads=4, num_kv_heads=1,
+                     mlp_dim=128, max_seq_len=256)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, tokenizer_path):
+  return write_model_dir(tmp_path_factory.mktemp("serve_model"), TINY, tokenizer_path)
+
+
+@pytest.fixture(scope="session")
+def generator(model_dir):
+  from starjax.infer.generator import Generator  # pylint: disable=import-outside-toplevel
+  return Generator.load(model_dir=model_dir)
+
+
+SLOTS = 4
+BUCKETS = (16, 64, 256)
+
+
+@pytest.fixture(scope="session")
+def service(generator, model_dir):
+  """The whole server minus HTTP: a warmed-up engine and its scheduler thread."""
+  import argparse  # pylint: disable=import-outside-toplevel
+  from starjax.serve.cli import build  # pylint: disable=import-outside-toplevel
+  args = argparse.Namespace(model_dir=model_dir, hf_dir=None, tokenizer=None, slots=SLOTS,
+                            max_total_tokens=None, model_id="tiny", api_key=None,
+                            max_concurrent_requests=64)
+  service, app = build(args, None, BUCKETS, generator=generator)
+  service.ready = True
+  service.app = app
+  yield service
+  service.scheduler.stop()
+
+
+@pytest.fixture(scope="session")
+def server_url(service):
+  """The app on a loopback port for the whole session; stopped at the end."""
+  from starjax.serve.cli import serve_in_thread  # pylint: disable=import-outside-toplevel
+  server, thread, url = serve_in_thread(service.app)
+  yield url
+  server.should_exit = True
+  thread.join(timeout=30)
+
+
+@pytest.fixture
+def client(server_url):
+  import httpx  # pylint: disable=import-outside-toplevel
+  with httpx.Client(base_url=server_url, timeout=60) as c:
+    yield c
+
+
+def run_requests(scheduler, prompts_ids, params_list, timeout=120):
+  """Submits requests straight to the scheduler; returns their FinishEvents in order."""
+  import queue  # pylint: disable=import-outside-toplevel
+  from starjax.serve.scheduler import ErrorEvent, FinishEvent, Request  # pylint: disable=import-outside-toplevel
+  events = queue.Queue()
+  for i, (ids, params) in enumerate(zip(prompts_ids, params_list)):
+    scheduler.submit(Request(list(ids), params, emit=lambda e, i=i: events.put((i, e))))
+  done = {}
+  while len(done) < len(prompts_ids):
+    i, event = events.get(timeout=timeout)
+    if isinstance(event, ErrorEvent):
+      raise AssertionError(event.message)
+    if isinstance(event, FinishEvent):
+      done[i] = event
+  return [done[i] for i in range(len(prompts_ids))]
