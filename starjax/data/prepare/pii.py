@@ -66,7 +66,9 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9])?\.)+([A-Za-z]{2,24}))(?![\w-]|\.[A-Za-z0-9])")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:.(])")
-_VERSION_CONTEXT = re.compile(r"(?i)(version|\bver\b|\bv|release|rev|build|firmware)[\s:=\"'_-]{0,4}$")
+_VERSION_CONTEXT = re.compile(
+    r"(?i)(version|\bver\b|\bv|release|\brev\b|build|firmware)[\s:=\"'_-]{0,6}$"
+    r"|[=<>~!]=\s*[\"']?$")  # `package==1.2.3.4` pins a version
 _PEM_BLOCK = re.compile(
     r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |SSH2 ENCRYPTED )?PRIVATE KEY"
     r"(?: BLOCK)?)-----\s*\n(.*?)\n\s*-----END \1-----", re.DOTALL)
@@ -75,6 +77,8 @@ _EXTRA_KEY_PATTERNS = (
     re.compile(r"(?<![\w-])hf_[A-Za-z0-9]{34,40}(?![\w-])"),  # Hugging Face token
     re.compile(r"(?<![\w-])github_pat_[A-Za-z0-9_]{60,90}(?![\w-])"),
     re.compile(r"(?<![\w-])sk-(?:proj-|ant-)?[A-Za-z0-9_-]{40,120}(?![\w-])"),
+    # a whole JWT (detect-secrets' pattern stops before the signature)
+    re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
 )
 # detect-secrets plugins not used for keys: IPs, PEM headers and URL passwords have their own
 # rules above; the high-entropy and keyword plugins are not regex-based (and flag every hash).
@@ -82,10 +86,20 @@ _EXCLUDED_PLUGINS = frozenset({"IPPublicDetector", "PrivateKeyDetector", "BasicA
 _KEYWORD = (r"(?P<key>[A-Za-z_]*(?:password|passwd|passwort|pwd|passphrase)[A-Za-z_0-9]*)")
 _PASSWORD = re.compile(
     r"(?i)(?<![A-Za-z0-9])[\"']?" + _KEYWORD + r"[\"']?\s*(?:=(?![=~])|:(?![:=])|=>)\s*"
-    r"(?:(?P<q>[\"'])(?P<quoted>[^\"'\n\\]{1,200})(?P=q)|(?P<bare>[^\s\"',;#(){}\[\]]{1,200}))")
+    r"(?:(?P<q>[\"'])(?P<quoted>[^\"'\n\\]{1,200})(?P=q)|(?P<bare>[^\s\"',;#(){}\[\]][^\s\"',;(){}\[\]]{0,199}))")
+# Keys that name a setting about passwords, not a password (`min_password_length: 8`).
+_NOT_A_PASSWORD_KEY = re.compile(
+    r"(?i)(length|len|min|max|age|count|attempts|timeout|expir|reset|field|hash|policy|regex|"
+    r"pattern|prompt|label|hint|placeholder|file|path|url|required|enabled|strength|history|"
+    r"validator|input|type|changed|rounds|salt)")
+_TEMPLATE = re.compile(r"^(\$\{?\w+\}?|%\(\w+\)s|\{\{.*\}\}|<[^>]*>|\{\w*\})$")
 _URL_PASSWORD = re.compile(r"://[^:/?#\[\]@\s\"']{1,64}:([^:/?#\[\]@\s\"']{1,128})@[\w.-]+")
 _STRIP = " \t\r\n\"'=:,;"
-_KEY_RUN = re.compile(r"[A-Za-z0-9_+/=-]{16,}")
+_KEY_RUN = re.compile(r"[A-Za-z0-9_+/=.-]{16,}")
+# Key formats whose random part may lack a digit (the candidate-line test below).
+_KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T", "sk_live_", "rk_live_", "ghp_", "gho_",
+                 "ghu_", "ghs_", "ghr_", "glpat-", "xox", "AIza", "SG.", "hf_", "sk-", "eyJ")
+_REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)+$")  # settings.X
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +186,8 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _candidate_lines(text: str) -> list[tuple[int, int]]:
-  """(start, end) of the lines holding a run of 16+ key characters with a letter and a digit.
+  """(start, end) of the lines holding a run of 16+ key characters with a letter and a digit, or a known
+  key prefix.
 
   Every key format searched for has such a run; running the ~40 plugin regexes on these lines
   only is ~10x faster than on the whole file and finds the same keys.
@@ -183,7 +198,8 @@ def _candidate_lines(text: str) -> list[tuple[int, int]]:
     if m.start() < last_end:
       continue
     run = m.group()
-    if not (any(c.isdigit() for c in run) and any(c.isalpha() for c in run)):
+    if not ((any(c.isdigit() for c in run) and any(c.isalpha() for c in run))
+            or any(prefix in run for prefix in _KEY_PREFIXES)):
       continue
     start = text.rfind("\n", 0, m.start()) + 1
     end = text.find("\n", m.end())
@@ -211,7 +227,7 @@ def _keys(text: str) -> Iterable[Span]:
 
 def _placeholder(value: str, key: str) -> bool:
   low = value.strip().lower()
-  return (low in _PASSWORD_PLACEHOLDERS or low == key.lower() or low.startswith(("$", "%", "{", "<"))
+  return (low in _PASSWORD_PLACEHOLDERS or bool(_REFERENCE.match(value.strip())) or low == key.lower() or bool(_TEMPLATE.match(low))
           or set(low) <= set("*x.-_#") or "os.environ" in low or "getenv" in low)
 
 
@@ -226,7 +242,7 @@ def _passwords(text: str, language: str) -> Iterable[Span]:
       rest = text[m.end():len(text) if line_end < 0 else line_end].strip()
       if not config_file or rest[:1] not in ("", "#"):
         continue
-    if _placeholder(value, m.group("key")):
+    if _placeholder(value, m.group("key")) or _NOT_A_PASSWORD_KEY.search(m.group("key")):
       continue
     yield Span("password", m.start(group), m.end(group), PLACEHOLDERS["password"])
   for m in _URL_PASSWORD.finditer(text):
