@@ -12,6 +12,8 @@ except where needed). SPEC is `name=value;...`:
                         stay as the program's parent, a child subreaper that kills and reaps
                         everything the program left behind, then exit with its status;
   nproc_extra=N         with supervise: RLIMIT_NPROC = the caller's existing tasks + N.
+  nice=N                the program's niceness (the evaluator's supervisor must keep the CPU
+                        it needs to enforce the deadline while a fork bomb spins);
   namespace=1           the unshare backend: this process is PID 1 of fresh PID, mount, network,
                         IPC and UTS namespaces (made by util-linux `unshare`, as root or as root
                         of a user namespace). It builds the sandbox's root (below), drops to
@@ -31,6 +33,8 @@ import sys
 
 
 def limit(spec):
+  if "nice" in spec:
+    os.nice(int(spec["nice"]))
   for name, value in spec.items():
     if name.startswith("RLIMIT_"):
       soft, hard = value.split(":")

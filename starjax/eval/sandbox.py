@@ -122,6 +122,8 @@ class Limits:
   file_size_mb: largest file it may write. open_files: RLIMIT_NOFILE.
   output_mb: stdout + stderr beyond this kill the program. captured_kb: bytes kept per stream.
   tmp_mb: size of the private /tmp (and a quarter of it for /dev/shm).
+  nice: the programs' niceness: they compete with each other as equals, but a fork bomb's
+    hundreds of spinning processes cannot starve the supervisor that enforces the deadline.
   The CPU limit follows the timeout of each run: 2 × timeout + 1 s (runtimes use several cores).
   """
 
@@ -133,6 +135,7 @@ class Limits:
   output_mb: float = 8.0
   captured_kb: int = 64
   tmp_mb: int = 256
+  nice: int = 19
 
   def rlimits(self, timeout: float) -> dict[str, list[int]]:
     cpu = math.ceil(2 * timeout) + 1
@@ -363,6 +366,8 @@ class Sandbox:
     variables = self._environment(paths, env)
     # The launcher's spec: `name=value;...` (parsing JSON would double its start-up time).
     spec = {name: f"{soft}:{hard}" for name, (soft, hard) in self.limits.rlimits(timeout).items()}
+    if self.limits.nice:
+      spec["nice"] = self.limits.nice
     if uid is not None:
       spec["uid"] = uid
     argv = list(argv)

@@ -101,15 +101,19 @@ def tree_processes(root: psutil.Process) -> list[psutil.Process]:
 HAS_PROC_CHILDREN = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
 
 
-def tree_pids(root_pid: int) -> list[int]:
-  """`root_pid` and its descendants, cheaply (may miss a process forked during the walk)."""
+def tree_pids(root_pid: int, deadline: float | None = None) -> list[int]:
+  """`root_pid` and its descendants, cheaply (may miss a process forked during the walk).
+
+  deadline: a time.monotonic() after which the walk stops with what it found so far (/proc of
+  a process that is forking can be slow to read; a fork bomb must not delay the timeout).
+  """
   if not HAS_PROC_CHILDREN:
     try:
       return [p.pid for p in tree_processes(psutil.Process(root_pid))]
     except psutil.Error:
       return []
   pids, todo = [], [root_pid]
-  while todo:
+  while todo and (deadline is None or time.monotonic() < deadline):
     pid = todo.pop()
     pids.append(pid)
     try:
@@ -144,13 +148,24 @@ def process_memory_bytes(pid: int) -> int:
 def kill_tree(root_pid: int) -> None:
   """Kills `root_pid` and every descendant, including ones that called setsid().
 
-  Stops the processes first, rescanning until no new one appears: a stopped process can neither
-  fork nor exit, so nothing escapes by being re-parented while we look. Then SIGKILLs them all.
+  First the init of the sandbox's PID namespace (a child or grandchild of the root in both
+  backends), if any: one SIGKILL, and the kernel kills everything in the namespace at once, as
+  fast as a fork bomb forks. Then the rest: stops the processes first, rescanning until no new
+  one appears: a stopped process can neither fork nor exit, so nothing escapes by being
+  re-parented while we look. Then SIGKILLs them all.
   """
   try:
     root = psutil.Process(root_pid)
   except psutil.Error:
     return
+  children = _children_of(root_pid)
+  for pid in children + [grandchild for child in children for grandchild in _children_of(child)]:
+    found = orphan_info(pid)
+    if found is not None and found[2]:  # PID 1 of a PID namespace
+      try:
+        os.kill(pid, signal.SIGKILL)
+      except OSError:
+        pass
   stopped: dict[int, psutil.Process] = {}
   for _ in range(1000):  # bounded: each round needs a process that was forked since the last one
     fresh = [p for p in tree_processes(root) if p.pid not in stopped]
@@ -263,6 +278,17 @@ def reap_session(session: int, timeout: float = DRAIN_SECONDS) -> int:
     time.sleep(0.002)
 
 
+def _children_of(pid: int) -> list[int]:
+  children = []
+  try:
+    for tid in os.listdir(f"/proc/{pid}/task"):
+      with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+        children.extend(int(child) for child in f.read().split())
+  except (OSError, ValueError):
+    pass
+  return children
+
+
 def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout: float,
               memory_limit_bytes: int, output_limit_bytes: int, captured_bytes: int,
               cancel: threading.Event | None = None) -> Outcome:
@@ -297,7 +323,11 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
         elif now >= deadline:
           reason = "timed_out"
         elif now >= next_memory_check:
-          memory = sum(process_memory_bytes(pid) for pid in tree_pids(process.pid))
+          memory = 0
+          for pid in tree_pids(process.pid, deadline):
+            memory += process_memory_bytes(pid)
+            if memory > memory_limit_bytes or time.monotonic() >= deadline:
+              break
           peak_memory = max(peak_memory, memory)
           if memory > memory_limit_bytes:
             reason = "memory_exceeded"
