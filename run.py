@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "chat": ("starjax.infer.cli", "technical-assistant chat REPL"),
     "eval": ("starjax.eval.cli", "generate completions for a benchmark and score them"),
     "evaluate": ("starjax.eval.cli", "score given completions: --benchmark --samples --out"),
+    "eval-diff": ("starjax.eval.diff", "compare two evaluation runs problem by problem"),
     "convert": ("starjax.convert.cli", "Hugging Face <-> starjax checkpoints"),
     "quickstart": ("starjax.quickstart", "the main job (same as no arguments)"),
 }

@@ -21,6 +21,7 @@ import sys
 
 from starjax import gin_config
 from starjax.eval import contamination, report
+from starjax.eval import harness_format
 from starjax.eval import sandbox as sandbox_lib
 from starjax.eval.benchmarks import benchmark_names, get_benchmark
 from starjax.eval.execution import DEFAULT_KS, Timeouts, ToolchainMissingError, evaluate_samples
@@ -100,7 +101,8 @@ def evaluate_main(argv: list[str]) -> int:
     return usage_error(str(e))
   try:
     index, check = contamination.open_for_eval(args.index, command="evaluate")
-    summary = evaluate_samples(benchmark, args.samples, args.out, ks=args.k,
+    samples = harness_format.samples_argument(args.samples, benchmark)
+    summary = evaluate_samples(benchmark, samples, args.out, ks=args.k,
                                num_workers=args.num_workers, timeouts=timeouts)
     if index is not None:
       summary = contamination.add_split(summary, benchmark, index, args.out, check)
@@ -111,6 +113,7 @@ def evaluate_main(argv: list[str]) -> int:
           "run the same command again to resume.", file=sys.stderr)
     return 130
   print(json.dumps(summary, indent=2, ensure_ascii=False))
+  harness_format.write_harness_files(args.out, benchmark, summary, {"samples": args.samples})
   report_path, chart_path = report.write_report(args.out, [summary], title=benchmark.name)
   print("\n" + report.markdown_table([summary]))
   print(f"results: {summary['results_file']}\nreport: {report_path}\nchart: {chart_path}")
@@ -144,6 +147,15 @@ def eval_parser() -> argparse.ArgumentParser:
   parser.add_argument("--prompted", action="store_true",
                       help="HumanEval with the '<filename>solutions/solution_1.py' prefix")
   parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
+  parser.add_argument("--stratified", type=int, default=None, metavar="N",
+                      help="N tasks spread over every HumanEval problem (FIM benchmarks, e.g. "
+                      "humaneval-infill-multi's 5,815)")
+  parser.add_argument("--spm", action="store_true",
+                      help="FIM benchmarks: suffix-prefix-middle prompts (default PSM)")
+  parser.add_argument("--preset", action="append", default=[], choices=sorted(PRESETS),
+                      help="a gin file of gin/runs/ applied after gin/runs/eval.gin: "
+                      "starcoder-paper (T 0.2, top-p 0.95, n 50, max length 512), prompted "
+                      "(HumanEval with the solutions-file prefix)")
   parser.add_argument("--batch_size", type=int, default=16, help="sequences decoded together")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--k", type=parse_ks, default=DEFAULT_KS)
@@ -175,8 +187,9 @@ def eval_main(argv: list[str]) -> int:
   except sandbox_lib.SandboxUnavailableError as e:
     return usage_error(str(e), "eval")
   try:
-    benchmarks = [task_subset(get_benchmark(name.strip()), None, args.limit)
-                  for name in args.benchmark.split(",") if name.strip()]
+    names = [name.strip() for name in args.benchmark.split(",") if name.strip()]
+    benchmarks = [chosen_tasks(get_benchmark(name), args) for name in names
+                  if name != PERPLEXITY]
     for benchmark in benchmarks:
       if args.prompted and benchmark.language.ext != "py":
         raise ValueError(f"--prompted is a Python file header; {benchmark.name} is not Python")
@@ -186,7 +199,8 @@ def eval_main(argv: list[str]) -> int:
     settings = GenerationSettings(num_samples=args.n, temperature=args.temperature,
                                   top_p=args.top_p, max_length=args.max_length,
                                   prompted=args.prompted, batch_size=args.batch_size,
-                                  seed=args.seed)
+                                  seed=args.seed,
+                                  spm=args.spm or GenerationSettings().spm)
     summaries = []
     for benchmark in benchmarks:
       run_dir = os.path.join(out, benchmark.name)
@@ -198,8 +212,9 @@ def eval_main(argv: list[str]) -> int:
         summary = contamination.add_split(summary, benchmark, index,
                                           os.path.join(out, benchmark.name), check)
       summaries.append(summary)
+      speed = summary.get("generation", {}).get("samples_per_second")
       print(json.dumps({k: v for k, v in summary.items() if k.startswith("pass@")}),
-            f"{benchmark.name}", flush=True)
+            f"{benchmark.name}", "" if speed is None else f"({speed:.2f} samples/s)", flush=True)
   except (ToolchainMissingError, RunDirectoryConflict, FileNotFoundError, ValueError) as e:
     return usage_error(str(e), "eval")
   except KeyboardInterrupt:
@@ -210,6 +225,31 @@ def eval_main(argv: list[str]) -> int:
   print("\n" + report.markdown_table(summaries))
   print(f"report: {report_path}\nchart: {chart_path}")
   return 0
+
+
+# --preset=NAME → gin/runs/NAME.gin, parsed after gin/runs/eval.gin (so flags still override).
+PRESETS = {"starcoder-paper": "gin/runs/starcoder-paper.gin", "prompted": "gin/runs/prompted.gin"}
+PERPLEXITY = "perplexity"  # --benchmark=perplexity: bits per byte (starjax/eval/perplexity.py)
+
+
+def preset_files(argv: list[str]) -> list[str]:
+  """The gin files of the --preset flags in argv (argparse checks the names afterwards)."""
+  names = []
+  for i, arg in enumerate(argv):
+    if arg.startswith("--preset="):
+      names.append(arg.split("=", 1)[1])
+    elif arg == "--preset" and i + 1 < len(argv):
+      names.append(argv[i + 1])
+  return [PRESETS[name] for name in names if name in PRESETS]
+
+
+def chosen_tasks(benchmark, args):
+  """The tasks of `benchmark` that --stratified and --limit select."""
+  from starjax.eval.generation import task_subset  # pylint: disable=import-outside-toplevel
+  from starjax.eval.infilling import stratified_task_ids  # pylint: disable=import-outside-toplevel
+  if args.stratified:
+    benchmark = benchmark.subset(stratified_task_ids(benchmark.problems, args.stratified))
+  return task_subset(benchmark, None, args.limit)
 
 
 def usage_error(message: str, command: str = "evaluate") -> int:

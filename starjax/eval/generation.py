@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import time
 from typing import Iterable, Sequence
 
 import gin
@@ -25,6 +27,7 @@ from starjax.infer.sampling import SamplingConfig
 
 
 SAMPLES_FILE = "samples.jsonl"
+SPEED_FILE = "generation.json"  # samples, seconds and samples/s of the last generation
 
 
 @gin.configurable
@@ -39,6 +42,7 @@ class GenerationSettings:
   prompted: bool = False
   batch_size: int = 16
   seed: int = 0
+  spm: bool = False  # FIM benchmarks: suffix-prefix-middle order instead of prefix-suffix-middle
 
 
 def completion_after(prompt: str, generated: str) -> str:
@@ -76,10 +80,19 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
   {"task_id", "completion"}), skipping what is already there. Returns out_path."""
   done = read_done(out_path)
   context = generator.tokens.config.max_seq_len
+  fim = bool(getattr(benchmark.language, "fim", False))
   work = []  # (task_id, prompt ids, samples still needed)
   for task_id, problem in benchmark.problems.items():
     missing = settings.num_samples - done.get(task_id, 0)
     if missing <= 0:
+      continue
+    if fim:  # the whole file is the prompt; the middle gets the language's max_new_tokens
+      ids = generator.encode(generator.fim_prompt(problem.prompt, problem.suffix,
+                                                  spm=settings.spm))
+      if len(ids) >= context:
+        raise ValueError(f"{benchmark.name} {task_id}: the FIM prompt has {len(ids)} tokens, "
+                         f"no room in the model's context of {context}")
+      work.extend((task_id, ids) for _ in range(missing))
       continue
     text = generation_prompt(problem, prompted=settings.prompted).rstrip()
     ids = generator.encode(text)
@@ -95,11 +108,13 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
     from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
     bar = tqdm(total=len(work), desc=f"{benchmark.name}: generating", unit="sample")
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+  started = time.monotonic()
   with open(out_path, "a") as out:
     for start in range(0, len(work), settings.batch_size):
       batch = work[start:start + settings.batch_size]
       longest = max(len(ids) for _, ids in batch)
-      budget = min(settings.max_length, context) - longest
+      budget = (min(benchmark.language.max_new_tokens, context - longest) if fim
+                else min(settings.max_length, context) - longest)
       sampling = SamplingConfig(
           temperature=settings.temperature, top_p=settings.top_p if settings.temperature else 1.0,
           max_new_tokens=budget, stop=benchmark.language.stop_tokens,  # cut by the Generator
@@ -107,13 +122,21 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
       completions = generator.complete_ids([ids for _, ids in batch], sampling)
       for (task_id, _), completion in zip(batch, completions):
         problem = benchmark.problems[task_id]
-        text = completion_after(problem.prompt, completion.text)
+        text = completion.text if fim else completion_after(problem.prompt, completion.text)
         out.write(json.dumps({"task_id": task_id, "completion": text}) + "\n")
       out.flush()
       if bar is not None:
         bar.update(len(batch))
   if bar is not None:
     bar.close()
+  if work:
+    seconds = time.monotonic() - started
+    speed = {"samples": len(work), "seconds": round(seconds, 3),
+             "samples_per_second": round(len(work) / max(seconds, 1e-9), 3)}
+    with open(os.path.join(os.path.dirname(os.path.abspath(out_path)), SPEED_FILE), "w") as f:
+      json.dump(speed, f)
+    logging.info("%s: %d samples in %.1f s (%.2f samples/s)", benchmark.name, len(work), seconds,
+                 speed["samples_per_second"])
   return out_path
 
 
@@ -124,10 +147,29 @@ def generate_and_score(generator: Generator, benchmark: Benchmark, out_dir: str,
   """The one path from a model to a benchmark's scores (used by `run.py eval`, the train-time
   hook and the quickstart): completions to OUT_DIR/samples.jsonl, then sandboxed execution to
   OUT_DIR/results.jsonl and summary.json. Both halves resume. Returns the summary."""
+  from starjax.eval import harness_format  # pylint: disable=import-outside-toplevel
   samples = generate_samples(generator, benchmark, os.path.join(out_dir, SAMPLES_FILE),
                              settings, progress=progress)
-  return evaluate_samples(benchmark, samples, out_dir, ks=ks, num_workers=num_workers,
-                          timeouts=timeouts, progress=progress)
+  summary = evaluate_samples(benchmark, samples, out_dir, ks=ks, num_workers=num_workers,
+                             timeouts=timeouts, progress=progress)
+  harness_format.write_harness_files(out_dir, benchmark, summary, harness_config(generator,
+                                                                                 settings))
+  speed_path = os.path.join(out_dir, SPEED_FILE)
+  if os.path.exists(speed_path):
+    with open(speed_path) as f:
+      summary["generation"] = json.load(f)
+  return summary
+
+
+def harness_config(generator: Generator, settings: GenerationSettings) -> dict:
+  """The config block of bigcode-evaluation-harness's evaluation_results.json for a run."""
+  from starjax.eval.humaneval import PROMPTED_PREFIX  # pylint: disable=import-outside-toplevel
+  return {"model": getattr(generator, "source", None), "temperature": settings.temperature,
+          "top_p": settings.top_p, "n_samples": settings.num_samples,
+          "max_length_generation": settings.max_length, "do_sample": settings.temperature > 0,
+          "prefix": PROMPTED_PREFIX if settings.prompted else "", "seed": settings.seed,
+          "batch_size": settings.batch_size, "fim_order": "spm" if settings.spm else "psm",
+          "starjax_settings": dataclasses.asdict(settings)}
 
 
 def first_problems(benchmark: Benchmark, count: int) -> list[str]:

@@ -37,6 +37,8 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 class Generator:
   """Completes, infills and chats with one model and its tokenizer."""
 
+  source: str | None = None  # the model directory it was loaded from (evaluation records it)
+
   def __init__(self, tokens: TokenGenerator, tokenizer: tokenizers.Tokenizer):
     self.tokens = tokens
     self.tokenizer = tokenizer
@@ -55,8 +57,10 @@ class Generator:
                                                    tokenizer_path=tokenizer_path,
                                                    mesh_config=mesh_config)
     eos = tokenizer.token_to_id(tokens_lib.ENDOFTEXT)
-    return cls(TokenGenerator(config, params, eos_id=tokens_lib.EOS_ID if eos is None else eos,
-                              mesh_config=mesh_config, **kwargs), tokenizer)
+    generator = cls(TokenGenerator(config, params, eos_id=tokens_lib.EOS_ID if eos is None
+                                   else eos, mesh_config=mesh_config, **kwargs), tokenizer)
+    generator.source = model_dir or hf_dir
+    return generator
 
   def with_params(self, params) -> "Generator":
     """The same generator (compiled decode, tokenizer, mesh) over other parameters of the same
