@@ -160,3 +160,33 @@ def python_finetune(task: str = "stack_python") -> str:
   `local_python` fine-tunes on the local corpus instead.
   """
   return str(task)
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexedPipelineOptions:
+  enabled: bool
+  rows_per_block: int
+  fill: float
+  window_chunks: int
+
+
+@gin.configurable(module="starjax.data")
+def indexed_pipeline(enabled: bool = True, rows_per_block: int = 8, fill: float = 1.0,
+                     window_chunks: int = 16) -> IndexedPipelineOptions:
+  """The step-indexed training input (starjax.data.indexed_loader): batch s is a pure function
+  of (data, seed, s), read in constant time on any number of processes.
+
+  Args:
+    enabled: False falls back to the streaming tf.data pipeline (resume replays the stream).
+    rows_per_block: rows packed together from one task's documents (a process reading part
+      of a block tokenizes all of it).
+    fill: estimated tokens per block as a share of its rows' tokens (< 1 trades padding for
+      fewer dropped tokens).
+    window_chunks: parquet row groups shuffled together (the local shuffle's extent; each is
+      decoded once per window).
+  """
+  if rows_per_block < 1 or not 0 < fill <= 2 or window_chunks < 1:
+    raise DataError(f"indexed_pipeline: rows_per_block={rows_per_block} and window_chunks="
+                    f"{window_chunks} must be ≥ 1, fill={fill} in (0, 2]")
+  return IndexedPipelineOptions(bool(enabled), int(rows_per_block), float(fill),
+                                int(window_chunks))

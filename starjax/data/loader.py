@@ -6,10 +6,13 @@
     vocab_size(name)                → the vocabulary size of a task or mixture
 
 Each dict holds seqio DecoderFeatureConverter's five features (see `starjax.data.packing`).
-The stream is a pure function of its arguments: batch i is always the same. `start_batch`
-resumes by replaying the pipeline up to that batch (`tf.data` skip): bitwise identical to the
-uninterrupted stream, at the cost of re-reading and re-tokenizing what was skipped (the pipeline
-runs well above training speed, so resuming costs a small fraction of the training time so far).
+The stream is a pure function of its arguments: batch i is always the same. By default
+(`indexed_pipeline.enabled`) batches come from `starjax.data.indexed_loader`: batch i is read
+directly (random-access documents, index-keyed shuffle/metadata/FIM, a pack plan), so resuming
+at `start_batch` costs the same at any step, and rows [p·b, (p+1)·b) of the one-process global
+batch of P·b rows are exactly what process p of P yields. With `indexed_pipeline.enabled=False`
+the streaming tf.data pipeline is used: `start_batch` replays up to that batch (`tf.data` skip)
+and each process reads its own files.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from starjax.data import tasks
+from starjax.data import config, indexed_loader, tasks
 from starjax.data.errors import DataError
 from starjax.data.packing import MODEL_FEATURES, EosZeroDecoderFeatureConverter
 
@@ -88,6 +91,11 @@ def train_batches(mixture_or_task_name: str, *, seq_len: int, batch_size: int, s
   """
   if batch_size < 1 or start_batch < 0:
     raise DataError(f"batch_size={batch_size} must be ≥ 1 and start_batch={start_batch} ≥ 0")
+  if config.indexed_pipeline().enabled:
+    yield from indexed_loader.train_batches(
+        mixture_or_task_name, seq_len=seq_len, batch_size=batch_size, seed=seed,
+        shard_index=shard_index, num_shards=num_shards, start_batch=start_batch)
+    return
   ds = _dataset(mixture_or_task_name, split="train", seq_len=seq_len, seed=seed, shuffle=True,
                 shard_index=shard_index, num_shards=num_shards, num_epochs=None)
   ds = ds.batch(batch_size, drop_remainder=True).skip(start_batch).prefetch(2)
@@ -97,6 +105,16 @@ def train_batches(mixture_or_task_name: str, *, seq_len: int, batch_size: int, s
     yield batch
   raise DataError(f"{mixture_or_task_name}: the training stream ended after {produced} batches; "
                   "its data yields no examples (see the warnings about skipped rows above)")
+
+
+def data_fingerprint(mixture_or_task_name: str, *, seq_len: int, global_batch_size: int,
+                     seed: int = 0) -> dict | None:
+  """What train_batches' stream is a function of (None for the tf.data pipeline, which
+  records nothing beyond its arguments); see indexed_loader.fingerprint."""
+  if not config.indexed_pipeline().enabled:
+    return None
+  return indexed_loader.fingerprint(mixture_or_task_name, seq_len=seq_len,
+                                    global_batch_size=global_batch_size, seed=seed)
 
 
 def validation_batches(mixture_or_task_name: str, *, seq_len: int, batch_size: int,

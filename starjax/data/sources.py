@@ -60,6 +60,12 @@ class ParquetCodeSource(seqio.DataSource):
   def supports_arbitrary_sharding(self) -> bool:
     return False
 
+  def row_selection(self, split: str) -> tuple[list[str], Optional[str],
+                                               Optional[Callable[[str, str], bool]]]:
+    """(files, language, row filter) of a split: what random access indexes (same rows as
+    get_dataset reads)."""
+    return list(self.list_shards(split)), self._language, self._row_filters.get(split)
+
   def list_shards(self, split: str) -> Sequence[str]:
     if self._files is None:
       source = self._files_source

@@ -17,6 +17,16 @@ def seqio_batches(name: str, **kwargs) -> Iterator[dict]:
   return loader.train_batches(name, **kwargs)
 
 
+def _seqio_fingerprint(name: str, **kwargs) -> dict | None:
+  from starjax.data import loader  # pylint: disable=import-outside-toplevel
+  return loader.data_fingerprint(name, **kwargs)
+
+
+# What the stream is a function of (seq_len=, global_batch_size=, seed=); recorded in
+# checkpoints and checked on resume (starjax.train.provenance).
+seqio_batches.fingerprint = _seqio_fingerprint
+
+
 def seqio_validation_batches(name: str, **kwargs) -> list[dict]:
   from starjax.data import loader  # pylint: disable=import-outside-toplevel
   return loader.validation_batches(name, **kwargs)

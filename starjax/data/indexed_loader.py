@@ -1,0 +1,187 @@
+"""The step-indexed training input: seqio Tasks/Mixtures → random-access documents → pack plan.
+
+    plan = pack_plan_for("local_code", seq_len=512, seed=0)        # cached per arguments
+    train_batches(...)       the contract of starjax.data.loader.train_batches, read in O(1)
+    fingerprint(...)         what the batches depend on (recorded in checkpoints)
+    step_rows(plan, step, global_batch_size)   → features and pieces of one global step
+
+seqio stays the definition of the data: the task or mixture names the tasks, each task's
+ParquetCodeSource names its files, language and row filter, its preprocessors carry the
+metadata/FIM rates, its vocabulary tokenizes, and the mixture's rates set the schedule. Global
+row g = step × global_batch_size + r is a pure function of (fingerprint, seed, g), so process p
+of P reads rows [p·b, (p+1)·b) of each global batch and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from typing import Iterator
+
+import numpy as np
+
+from starjax.data import config, keyed_preprocessing, preprocessors, tasks
+from starjax.data import tokenizer as tokenizer_lib
+from starjax.data.errors import DataError
+from starjax.data.pack_plan import PackPlan, TaskData, TaskStream
+from starjax.data.random_access import DocumentIndex, DocumentSource
+from starjax.data.sources import ParquetCodeSource
+
+PIPELINE = "indexed/1"
+_SAMPLE_BYTES = 1 << 18
+_lock = threading.RLock()
+_plans: dict[tuple, PackPlan] = {}
+
+
+def pack_plan_for(name: str, *, seq_len: int, seed: int) -> PackPlan:
+  """The PackPlan of a registered task or mixture under the current gin config (cached)."""
+  options = config.indexed_pipeline()
+  paths = config.data_paths()
+  key = (name, seq_len, seed, options, paths, config.stack_splits(), config.mixture_weighting(),
+         config.code_preprocessing())
+  with _lock:
+    plan = _plans.get(key)
+    if plan is None:
+      plan = _plans[key] = _build(name, seq_len, seed, options, paths.cache_dir)
+    return plan
+
+
+def _build(name, seq_len, seed, options, cache_dir) -> PackPlan:
+  tasks.register_tasks()
+  provider = tasks.get(name)
+  members = getattr(provider, "tasks", None)
+  if members is None or not hasattr(provider, "get_rate"):
+    members, rates = [provider], [1.0]
+  else:
+    rates = [float(provider.get_rate(t)) for t in members]
+    members, rates = zip(*[(t, r) for t, r in zip(members, rates) if r > 0]) if any(
+        r > 0 for r in rates) else ((), ())
+  if not members:
+    raise DataError(f"{name}: no task with a positive rate")
+  data = [_task_data(t, seed, options, cache_dir) for t in members]
+  return PackPlan(data, rates, seq_len=seq_len, rows_per_block=options.rows_per_block,
+                  fill=options.fill)
+
+
+def _task_data(task, seed: int, options, cache_dir: str) -> TaskData:
+  source = task.source
+  if not isinstance(source, ParquetCodeSource):
+    raise DataError(f"{task.name}: its source is not a ParquetCodeSource; the indexed pipeline "
+                    "reads parquet shards (set --gin.indexed_pipeline.enabled=False)")
+  files, language, keep = source.row_selection("train")
+  selection = f"{task.name}/train/validation_fraction={config.stack_splits()}"
+  index = DocumentIndex.build_or_load(files, selection=selection, language=language, keep=keep,
+                                      cache_dir=cache_dir)
+  documents = DocumentSource(index, cached_chunks=options.window_chunks + 4)
+  vocabulary = task.output_features["targets"].vocabulary
+  rates = _rates(task)
+  stream = TaskStream(task.name, index, tokens_per_byte=_tokens_per_byte(
+      index, documents, vocabulary, cache_dir), metadata_rate=rates.metadata_rate, seed=seed,
+                      window_chunks=options.window_chunks)
+  return TaskData(stream, documents, vocabulary, rates)
+
+
+def _rates(task) -> keyed_preprocessing.Rates:
+  """metadata/FIM rates from the task's own preprocessors (starjax's three, in order)."""
+  steps = list(task.preprocessors)
+  funcs = [getattr(p, "func", p) for p in steps]
+  if funcs != [preprocessors.add_metadata, preprocessors.apply_fim,
+               preprocessors.tokenize_with_eos]:
+    raise DataError(f"{task.name}: preprocessors other than add_metadata → apply_fim → "
+                    "tokenize_with_eos; the indexed pipeline applies only those (set "
+                    "--gin.indexed_pipeline.enabled=False to use the tf.data pipeline)")
+  meta, fim = steps[0].keywords, steps[1].keywords
+  return keyed_preprocessing.Rates(meta.get("metadata_rate", 0.2), fim.get("fim_rate", 0.5),
+                                   fim.get("spm_rate", 0.5))
+
+
+def _tokens_per_byte(index: DocumentIndex, documents: DocumentSource, vocabulary,
+                     cache_dir: str) -> float:
+  """Tokens per content byte, measured on a fixed sample (a few evenly spaced row groups);
+  cached next to the index, keyed by it and the tokenizer."""
+  digest = tokenizer_lib.file_digest(vocabulary.tokenizer_path)
+  path = os.path.join(cache_dir, "random_access", f"{index.digest[:32]}.tpb-{digest[:16]}.json")
+  if os.path.isfile(path):
+    with open(path) as f:
+      return float(json.load(f)["tokens_per_byte"])
+  # Evenly spaced documents (error diffusion over their sizes) until _SAMPLE_BYTES.
+  order = np.unique(np.linspace(0, len(index) - 1, min(len(index), 256)).astype(np.int64))
+  doc_ids, taken = [], 0
+  for d in order:
+    if taken >= _SAMPLE_BYTES:
+      break
+    doc_ids.append(int(d))
+    taken += int(index.content_bytes[d])
+  texts = [d.content for d in documents.read(doc_ids)]
+  tokens = sum(len(ids) for ids in vocabulary.encode_batch(texts))
+  value = tokens / max(1, sum(len(t.encode()) for t in texts))
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(f"{path}.{os.getpid()}.tmp", "w") as f:
+    json.dump({"tokens_per_byte": value, "documents": len(doc_ids)}, f)
+  os.replace(f"{path}.{os.getpid()}.tmp", path)
+  return value
+
+
+def fingerprint(name: str, *, seq_len: int, global_batch_size: int, seed: int) -> dict:
+  """What the training batches are a function of; `digest` hashes the rest."""
+  plan = pack_plan_for(name, seq_len=seq_len, seed=seed)
+  options = config.indexed_pipeline()
+  per_task = {}
+  for data, slots in zip(plan.tasks, plan.schedule.counts):
+    per_task[data.stream.name] = {
+        "store": data.stream.index.digest[:16], "documents": len(data.stream.index),
+        "mixture_slots": f"{int(slots)}/{plan.schedule.period}",
+        "tokens_per_byte": round(data.stream.tokens_per_byte, 6),
+        "metadata_rate": data.rates.metadata_rate, "fim_rate": data.rates.fim_rate,
+        "spm_rate": data.rates.spm_rate,
+        "tokenizer": tokenizer_lib.file_digest(data.vocabulary.tokenizer_path)[:16]}
+  value = {"pipeline": PIPELINE, "mixture_or_task_name": name, "seq_len": seq_len,
+           "global_batch_size": global_batch_size, "seed": seed,
+           "rows_per_block": options.rows_per_block, "fill": options.fill,
+           "window_chunks": options.window_chunks, "tasks": per_task}
+  value["digest"] = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+  return value
+
+
+def fingerprint_changes(old: dict, new: dict) -> list[str]:
+  """'key: old → new' for every leaf that differs (digest left out)."""
+  def flat(d, prefix=""):
+    out = {}
+    for k, v in (d or {}).items():
+      if k == "digest" and not prefix:
+        continue
+      if isinstance(v, dict):
+        out.update(flat(v, f"{prefix}{k}."))
+      else:
+        out[f"{prefix}{k}"] = v
+    return out
+  a, b = flat(old), flat(new)
+  return [f"{k}: {a.get(k, '(none)')} → {b.get(k, '(none)')}"
+          for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def step_rows(plan: PackPlan, step: int, global_batch_size: int, *, shard_index: int = 0,
+              num_shards: int = 1):
+  """(features int32 [b, seq_len], pieces per row) of process shard_index's rows of `step`."""
+  b = global_batch_size // num_shards
+  return plan.rows(step * global_batch_size + shard_index * b, b)
+
+
+def train_batches(name: str, *, seq_len: int, batch_size: int, seed: int = 0,
+                  shard_index: int = 0, num_shards: int = 1,
+                  start_batch: int = 0) -> Iterator[dict[str, np.ndarray]]:
+  """starjax.data.loader.train_batches, step-indexed (see there for the arguments)."""
+  if seq_len < 1:
+    raise DataError(f"seq_len={seq_len}: must be positive (bind SEQ_LEN)")
+  if not 0 <= shard_index < num_shards:
+    raise DataError(f"shard_index={shard_index} is not in [0, num_shards={num_shards})")
+  plan = pack_plan_for(name, seq_len=seq_len, seed=seed)
+  global_batch = batch_size * num_shards
+  step = start_batch
+  while True:
+    features, _ = step_rows(plan, step, global_batch, shard_index=shard_index,
+                            num_shards=num_shards)
+    yield features
+    step += 1

@@ -1,0 +1,150 @@
+"""The step-indexed pipeline: batch s is a pure function of (data, seed, s), on any number of
+processes, resumed anywhere in constant time."""
+
+import numpy as np
+import pytest
+
+from starjax.data import index_shuffle, indexed_loader, keyed_preprocessing, loader
+from starjax.data.errors import DataError
+from starjax.data.pack_plan import MixtureSchedule
+from starjax.data.random_access import Document
+from starjax.tokens import DECODER_FEATURES, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+from tests.data.conftest import bind
+
+SEQ_LEN, BATCH = 64, 4
+
+
+def take(iterator, n):
+  return [next(iterator) for _ in range(n)]
+
+
+def same(a, b):
+  return len(a) == len(b) and all(np.array_equal(x[k], y[k]) for x, y in zip(a, b)
+                                  for k in DECODER_FEATURES)
+
+
+def test_feistel_is_a_permutation_and_keyed():
+  for n in (1, 2, 7, 1000, 4097):
+    perm = index_shuffle.feistel_permutation(n, key=5)
+    assert sorted(perm.tolist()) == list(range(n))
+  assert not np.array_equal(index_shuffle.feistel_permutation(1000, 5),
+                            index_shuffle.feistel_permutation(1000, 6))
+  some = np.array([3, 999, 17])
+  assert np.array_equal(index_shuffle.feistel_permutation(1000, 5, some),
+                        index_shuffle.feistel_permutation(1000, 5)[some])  # O(1) per index
+
+
+def test_epoch_order_covers_every_document_once_and_changes_per_epoch():
+  sizes = [5, 256, 256, 3, 100]
+  first = index_shuffle.epoch_order(sizes, key=1, window_chunks=2)
+  assert sorted(first.tolist()) == list(range(sum(sizes)))
+  assert not np.array_equal(first, index_shuffle.epoch_order(sizes, key=2, window_chunks=2))
+
+
+def test_fim_and_metadata_are_functions_of_the_document_index():
+  docs = [Document("def f(x):\n  return x\n" * (i + 1), f"repo{i}", f"p{i}.py", i * 7)
+          for i in range(200)]
+  rates = keyed_preprocessing.Rates(metadata_rate=0.2, fim_rate=0.5, spm_rate=0.5)
+  texts = keyed_preprocessing.transform(docs, range(200), key=9, rates=rates)
+  # The same document transforms the same way alone as within any batch.
+  assert keyed_preprocessing.transform(docs[50:51], [50], key=9, rates=rates) == texts[50:51]
+  fim = [t for t in texts if t.startswith(FIM_PREFIX)]
+  assert 60 < len(fim) < 140 and all(FIM_SUFFIX in t and FIM_MIDDLE in t for t in fim)
+  spm = [t for t in fim if t.startswith(FIM_PREFIX + FIM_SUFFIX)]
+  assert 0 < len(spm) < len(fim)
+  assert any(t.startswith("<reponame>") for t in texts)
+  # Character-level: removing the sentinels gives back the document's characters.
+  for doc, text in zip(docs, texts):
+    if not text.startswith(FIM_PREFIX):
+      assert text.endswith(doc.content)
+
+
+def test_the_mixture_schedule_holds_each_rate_over_any_window():
+  rates = [0.5, 0.3, 0.15, 0.05]
+  schedule = MixtureSchedule(rates, period=4096)
+  owners = np.array([schedule.locate(j)[0] for j in range(3 * 4096)])
+  for start, length in ((0, 100), (777, 1000), (4000, 5000)):
+    window = owners[start:start + length]
+    for t, r in enumerate(rates):
+      assert abs((window == t).sum() - r * length) <= 4
+  # locate's per-task count is the number of that task's blocks before j
+  for j in (0, 1, 4095, 4096, 9000):
+    t, k = schedule.locate(j)
+    assert k == (owners[:j] == t).sum()
+
+
+def test_batches_are_exactly_packed(local_env):
+  batches = take(loader.train_batches("local_code", seq_len=SEQ_LEN, batch_size=BATCH), 6)
+  for b in batches:
+    assert all(b[k].shape == (BATCH, SEQ_LEN) and b[k].dtype == np.int32 for k in b)
+    real = b["decoder_segment_ids"] > 0
+    assert (b["decoder_loss_weights"] == real).all()
+    for r in range(BATCH):
+      seg, pos = b["decoder_segment_ids"][r], b["decoder_positions"][r]
+      for s in set(seg[seg > 0].tolist()):
+        cols = np.flatnonzero(seg == s)
+        assert (np.diff(cols) == 1).all() and (pos[cols] == np.arange(len(cols))).all()
+        # inputs are the targets shifted right within the segment, starting at <|endoftext|>
+        assert b["decoder_input_tokens"][r, cols[0]] == 0
+        assert (b["decoder_input_tokens"][r, cols[1:]] ==
+                b["decoder_target_tokens"][r, cols[:-1]]).all()
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_resuming_at_step_k_is_bitwise_the_uninterrupted_stream(local_env, k):
+  kwargs = dict(seq_len=SEQ_LEN, batch_size=BATCH, seed=3)
+  whole = take(loader.train_batches("local_code", **kwargs), k + 3)
+  indexed_loader._plans.clear()  # a fresh process: nothing cached in memory
+  resumed = take(loader.train_batches("local_code", start_batch=k, **kwargs), 3)
+  assert same(resumed, whole[k:])
+
+
+@pytest.mark.parametrize("processes", [2, 4])
+def test_the_global_batch_is_the_same_on_any_number_of_processes(local_env, processes):
+  one = take(loader.train_batches("local_code", seq_len=SEQ_LEN, batch_size=8, seed=1,
+                                  start_batch=2), 3)
+  per = 8 // processes
+  shards = [take(loader.train_batches("local_code", seq_len=SEQ_LEN, batch_size=per, seed=1,
+                                      shard_index=p, num_shards=processes, start_batch=2), 3)
+            for p in range(processes)]
+  for step in range(3):
+    for p in range(processes):
+      rows = {k: v[p * per:(p + 1) * per] for k, v in one[step].items()}
+      assert same([rows], [shards[p][step]])
+
+
+def test_a_far_step_is_read_directly(local_env):
+  kwargs = dict(seq_len=SEQ_LEN, batch_size=BATCH, seed=0)
+  far = next(loader.train_batches("local_code", start_batch=10_000_000, **kwargs))
+  assert far["decoder_segment_ids"].any()
+  assert not same([far], [next(loader.train_batches("local_code", **kwargs))])
+
+
+def test_the_fingerprint_names_what_changed(local_env):
+  kwargs = dict(seq_len=SEQ_LEN, global_batch_size=BATCH, seed=0)
+  base = loader.data_fingerprint("local_code", **kwargs)
+  assert base == loader.data_fingerprint("local_code", **kwargs)
+  other = loader.data_fingerprint("local_code", **dict(kwargs, seed=1))
+  assert other["digest"] != base["digest"]
+  assert indexed_loader.fingerprint_changes(base, other) == ["seed: 0 → 1"]
+  bind(f"data_paths.cache_dir='{local_env}'", "VOCAB_SIZE=600", "code_preprocessing.fim_rate=0.9")
+  fim = loader.data_fingerprint("local_code", **kwargs)
+  assert any(c.startswith("tasks.local_python.fim_rate: 0.5 → 0.9")
+             for c in indexed_loader.fingerprint_changes(base, fim))
+
+
+@pytest.mark.slow
+def test_the_tf_data_pipeline_remains_available(local_env):
+  bind(f"data_paths.cache_dir='{local_env}'", "VOCAB_SIZE=600", "indexed_pipeline.enabled=False")
+  assert loader.data_fingerprint("local_python", seq_len=SEQ_LEN, global_batch_size=BATCH) is None
+  assert next(loader.train_batches("local_python", seq_len=SEQ_LEN, batch_size=BATCH))[
+      "decoder_segment_ids"].any()
+
+
+def test_unknown_preprocessors_are_refused(local_env):
+  import seqio
+  from starjax.data import tasks
+  tasks.register_tasks()
+  task = seqio.get_mixture_or_task("local_python")
+  with pytest.raises(DataError, match="indexed_pipeline.enabled=False"):
+    indexed_loader._rates(type("T", (), {"name": "x", "preprocessors": task.preprocessors[1:]}))
