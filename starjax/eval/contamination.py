@@ -151,7 +151,7 @@ def mismatch_warning(check: Mapping[str, Any]) -> Optional[str]:
   """The line to print when the index is not of the model's data; None when it is or unknown."""
   if check.get("matches_model_data") is False:
     return (f"the index {check['index']} was built from other data ({check['index_data_root']}, "
-            f"{check['data_fingerprint'][:19]}…) than the model was trained on "
+            f"{check['data_fingerprint'][:16]}…) than the model was trained on "
             f"({check['model_data_root']}): its contaminated/clean split describes that data, "
             f"not the model's. Rebuild it: python run.py data index "
             f"--input={check['model_data_root']} --output=INDEX")

@@ -89,7 +89,7 @@ def _index(args, beam_args) -> int:
   f, s = manifest["filter"], manifest["search"]
   mb = manifest["data_bytes"] / 1e6
   print(f"index: {os.path.abspath(args.output)}")
-  print(f"  data: {manifest['data_root']} ({manifest['data_fingerprint'][:19]}…)")
+  print(f"  data: {manifest['data_root']} ({manifest['data_fingerprint'][:16]}…)")
   print(f"  {manifest['num_documents']:,} documents, {mb:.2f} MB of text, "
         f"{manifest['num_chunks']:,} chunks of {f['chunk']} characters")
   print(f"  membership filter: {f['bytes'] / 1e6:.2f} MB ({100 * f['fraction_of_data']:.1f} % of "
