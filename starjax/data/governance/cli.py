@@ -82,7 +82,11 @@ def _read_text(args) -> str:
 
 
 def _index(args, beam_args) -> int:
-  manifest = index_build.build_index(args.input, args.output, beam_args=beam_args)
+  try:
+    options = index_build.index_options()
+  except DataError as e:  # a bad gin value is a usage error
+    raise _Usage(str(e)) from e
+  manifest = index_build.build_index(args.input, args.output, options, beam_args=beam_args)
   if args.json:
     print(json.dumps(manifest, indent=1, sort_keys=True))
     return 0
