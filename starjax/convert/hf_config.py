@@ -112,11 +112,39 @@ def decoder_config_from_hf(hf: dict[str, Any], *, source: str = CONFIG_FILE,
         f"{source}: model_type={model_type!r} is not supported; starjax converts "
         f"{' and '.join(MODEL_TYPES)} (StarCoder/StarCoderBase and StarCoder2)")
   param_dtype = param_dtype or checkpoint_dtype(hf) or "float32"
-  common = dict(param_dtype=param_dtype, dtype=dtype or param_dtype,
-                vocab_size=int(_require(hf, "vocab_size", source)))
-  if model_type == GPT_BIGCODE:
-    return _from_gpt_bigcode(hf, source, common)
-  return _from_starcoder2(hf, source, common)
+  try:
+    common = dict(param_dtype=param_dtype, dtype=dtype or param_dtype,
+                  vocab_size=int(_require(hf, "vocab_size", source)))
+    if model_type == GPT_BIGCODE:
+      config = _from_gpt_bigcode(hf, source, common)
+    else:
+      config = _from_starcoder2(hf, source, common)
+  except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
+    raise ConversionError(f"{source}: a size or setting is not a number of the right kind "
+                          f"({e})") from e
+  check_sizes(config, source)
+  return config
+
+
+# Far beyond any released model (StarCoder 15.5B: 40 layers, hidden 6144, vocab 49152), yet
+# small enough that no list or array they size can exhaust a machine before the checkpoint is
+# compared with them.
+SIZE_LIMITS = {"num_layers": 1024, "hidden_size": 1 << 17, "num_heads": 1 << 12,
+               "num_kv_heads": 1 << 12, "mlp_dim": 1 << 20, "max_seq_len": 1 << 24,
+               "vocab_size": 1 << 24}
+
+
+def check_sizes(config: DecoderConfig, source: str) -> None:
+  """Refuses a config.json whose sizes are not positive or absurdly large (before anything is
+  allocated by them)."""
+  for field, limit in SIZE_LIMITS.items():
+    value = getattr(config, field)
+    if not isinstance(value, int) or not 1 <= value <= limit:
+      raise ConversionError(f"{source}: {field}={value!r} is out of range (1..{limit:,}); "
+                            "config.json is corrupt or not a StarCoder-family model")
+  if config.num_heads % config.num_kv_heads:
+    raise ConversionError(f"{source}: {config.num_heads} attention heads are not a multiple of "
+                          f"{config.num_kv_heads} key/value heads")
 
 
 def _decoder_config(**fields) -> DecoderConfig:

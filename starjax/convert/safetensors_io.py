@@ -71,16 +71,31 @@ def read_header(path: str) -> dict[str, TensorInfo]:
     raise ConversionError(f"{path}: the safetensors header is not valid JSON ({e}); the file "
                           f"is corrupt") from e
   data_start = 8 + header_len
+  if not isinstance(header, dict):
+    raise ConversionError(f"{path}: the safetensors header is a JSON {type(header).__name__}, "
+                          "not an object of tensors; the file is corrupt")
   tensors = {}
+  spans = []
   for name, entry in header.items():
     if name == "__metadata__":
       continue
-    dtype = DTYPES.get(entry.get("dtype"))
+    if not isinstance(entry, dict):
+      raise ConversionError(f"{path}: tensor {name}: its header entry is not an object; the "
+                            "file is corrupt")
+    dtype = DTYPES.get(entry.get("dtype")) if isinstance(entry.get("dtype"), str) else None
     if dtype is None:
       raise ConversionError(f"{path}: tensor {name} has dtype {entry.get('dtype')!r}, which "
                             f"starjax does not read ({', '.join(DTYPES)})")
-    shape = tuple(int(d) for d in entry["shape"])
-    begin, end = (int(x) for x in entry["data_offsets"])
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if (not isinstance(shape, list) or not all(_is_count(d) for d in shape) or
+        not isinstance(offsets, list) or len(offsets) != 2 or
+        not all(_is_count(x) for x in offsets) or offsets[0] > offsets[1]):
+      raise ConversionError(f"{path}: tensor {name} has shape {shape!r} and data_offsets "
+                            f"{offsets!r}; expected non-negative integers and [begin, end] "
+                            "with begin <= end. The file is corrupt")
+    shape = tuple(shape)
+    begin, end = offsets
+    spans.append((begin, end, name))
     info = TensorInfo(name, path, dtype, shape, data_start + begin)
     if end - begin != info.nbytes:
       raise ConversionError(f"{path}: tensor {name} spans {end - begin} bytes but shape "
@@ -90,7 +105,16 @@ def read_header(path: str) -> dict[str, TensorInfo]:
           f"{path} is truncated: tensor {name} ends at byte {data_start + end} but the file "
           f"has {size} bytes. Re-download or re-save the checkpoint.")
     tensors[name] = info
+  spans.sort()
+  for (_, end, first), (begin, _, second) in zip(spans, spans[1:]):
+    if begin < end:
+      raise ConversionError(f"{path}: tensors {first} and {second} overlap (bytes {begin}.."
+                            f"{end} of the data); the file is corrupt or crafted")
   return tensors
+
+
+def _is_count(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class Checkpoint:
@@ -122,6 +146,11 @@ class Checkpoint:
     except (OSError, ValueError, KeyError, TypeError) as e:
       raise ConversionError(f"{index_path}: not a safetensors index with a weight_map "
                             f"({e})") from e
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(v, str) and v and os.path.basename(v) == v and v not in (".", "..")
+        for v in weight_map.values()):
+      raise ConversionError(f"{index_path}: weight_map must map tensor names to shard file "
+                            "names in the same directory (no paths)")
     directory = os.path.dirname(index_path)
     tensors: dict[str, TensorInfo] = {}
     files = []
