@@ -40,7 +40,12 @@ def read_manifest(directory: str) -> dict:
     if manifest.get("format_version") != FORMAT_VERSION:
       raise DataError(f"{path}: index format {manifest.get('format_version')!r}, this starjax "
                       f"reads {FORMAT_VERSION}; {_REBUILD}")
-    manifest["filter"]["num_bits"], manifest["search"]["files"]  # pylint: disable=pointless-statement
+    for key in ("data_fingerprint", "data_root"):
+      if not isinstance(manifest.get(key), str):
+        raise KeyError(key)
+    int(manifest["filter"]["num_bits"]), int(manifest["filter"]["num_hashes"])
+    if not isinstance(manifest["search"]["files"], list):
+      raise TypeError("search.files is not a list")
   except (ValueError, KeyError, TypeError) as e:
     raise DataError(f"{path}: corrupt index manifest ({e}); {_REBUILD}") from e
   return manifest
