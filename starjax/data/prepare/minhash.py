@@ -35,8 +35,8 @@ def shingles(content: str, ngram: int = 5) -> set[bytes]:
   tokens = _NON_ALPHA.split(content)
   if len(tokens) < ngram:
     return set()
-  return {" ".join(tokens[i:i + ngram]).encode("utf-8")
-          for i in range(len(tokens) - ngram + 1)}
+  grams = set(map(" ".join, zip(*(tokens[i:] for i in range(ngram)))))
+  return {g.encode("utf-8") for g in grams}
 
 
 @functools.lru_cache(maxsize=8)
