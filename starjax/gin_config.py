@@ -34,6 +34,7 @@ CONFIGURABLE_MODULES = (
     "starjax.train.trainer",
     "starjax.model_dir",
     "starjax.data",
+    "starjax.data.prepare.stages",
     "starjax.infer",
     "starjax.eval",
     "starjax.eval.hooks",
