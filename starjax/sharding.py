@@ -64,6 +64,10 @@ class MeshConfig:
 
   expected_devices: if set, the device count this mesh file was written for (a pod slice);
     `info` uses it to report per-device memory without the devices being present.
+  topology: the TPU slice this mesh is laid over, as libtpu names it ('v4:4x8x8',
+    'v5p:4x4x4', 'v5e:2x2'); `info --aot` compiles the train step for it (starjax/train/aot.py).
+  hbm_gib: memory per chip that `info --aot` checks the compiled peak against (default: the
+    chip's published HBM, or what the present devices report).
   """
 
   data: int = -1
@@ -71,6 +75,8 @@ class MeshConfig:
   tensor: int = 1
   logical_axis_rules: tuple = STANDARD_LOGICAL_AXIS_RULES
   expected_devices: int | None = None
+  topology: str | None = None
+  hbm_gib: float | None = None
 
   def axis_sizes(self, num_devices: int | None = None) -> dict[str, int]:
     """Resolves -1 against `num_devices` (default: expected_devices or all JAX devices)."""

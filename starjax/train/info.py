@@ -106,8 +106,15 @@ def main(command: str, argv: list[str]) -> int:
                       help="sequence length for FLOPs (default: SEQ_LEN if bound, else the "
                            "model's max_seq_len)")
   parser.add_argument("--json", action="store_true", help="print a JSON object")
+  parser.add_argument("--aot", action="store_true",
+                      help="compile the experiment's train step for its mesh's TPU topology "
+                           "(MeshConfig.topology; needs requirements-tpu.txt) and report "
+                           "memory per chip, FLOPs and collectives; exit 1 if it does not fit")
   args = parser.parse_args(rest)
   gin_config.parse(files, bindings, finalize=False)
+  if args.aot:
+    from starjax.train import aot  # pylint: disable=import-outside-toplevel
+    return aot.main(command, as_json=args.json, seq_len=args.seq_len)
   seq_len = args.seq_len or gin_config.macro_value("SEQ_LEN")
   model_config = DecoderConfig()
   try:
