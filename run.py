@@ -44,13 +44,9 @@ def main(argv: list[str]) -> int:
   if command not in SUBCOMMANDS:
     print(f"run.py: unknown subcommand {command!r}.\n\n{usage()}", file=sys.stderr)
     return 2
-  module = importlib.import_module(SUBCOMMANDS[command][0])
-  from starjax.gin_config import GinFlagError
-  try:
-    return module.main(command, rest) or 0
-  except GinFlagError as e:
-    print(f"run.py {command}: {e}", file=sys.stderr)
-    return 2
+  from starjax import cli  # the one layer that maps errors to exit codes
+  return cli.run(command, lambda c, a: importlib.import_module(SUBCOMMANDS[command][0]).main(c, a),
+                 rest)
 
 
 # Commands that run XLA computations on the host for more than a moment get glibc's malloc

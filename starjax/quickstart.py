@@ -13,7 +13,6 @@ Configuration: experiments/quickstart.gin; any --gin.NAME=VALUE overrides it
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -21,7 +20,7 @@ import time
 
 import gin
 
-from starjax import gin_config
+from starjax import cli, gin_config
 
 QUICKSTART_GIN = "experiments/quickstart.gin"
 
@@ -61,11 +60,11 @@ def available_benchmarks(names) -> list[str]:
 
 
 def evaluate(model_dir: str, settings: dict) -> list[dict]:
-  from starjax.eval.benchmarks import get_benchmark  # pylint: disable=import-outside-toplevel
-  from starjax.eval.execution import evaluate_samples  # pylint: disable=import-outside-toplevel
-  from starjax.eval.generation import (GenerationSettings,  # pylint: disable=import-outside-toplevel
-                                       first_fitting, generate_samples)
-  from starjax.infer.generator import Generator  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from starjax.eval.benchmarks import get_benchmark
+  from starjax.eval.generation import GenerationSettings, first_fitting, generate_and_score
+  from starjax.infer.generator import Generator
+  from starjax.model_dir import eval_dir
   generator = Generator.load(model_dir=model_dir)
   generation = GenerationSettings(num_samples=1, temperature=0.0,
                                   max_length=min(settings["max_length"],
@@ -75,10 +74,9 @@ def evaluate(model_dir: str, settings: dict) -> list[dict]:
   for name in available_benchmarks(settings["benchmarks"]):
     benchmark = first_fitting(generator, get_benchmark(name), settings["num_problems"],
                               generation)
-    run_dir = os.path.join(model_dir, "eval", "quickstart", name)
-    samples = generate_samples(generator, benchmark, os.path.join(run_dir, "samples.jsonl"),
-                               generation)
-    summaries.append(evaluate_samples(benchmark, samples, run_dir, ks=(1,)))
+    summaries.append(generate_and_score(generator, benchmark,
+                                        eval_dir(model_dir, "quickstart", name), generation,
+                                        ks=(1,)))
   return summaries
 
 
@@ -97,6 +95,7 @@ def write_report(model_dir: str, summaries: list[dict], corpus: str, tokenizer: 
   from starjax.eval import report as eval_report  # pylint: disable=import-outside-toplevel
   from starjax.train import plots  # pylint: disable=import-outside-toplevel
   from starjax.train.metrics import read_metrics  # pylint: disable=import-outside-toplevel
+  from starjax.model_dir import report_path  # pylint: disable=import-outside-toplevel
   plots.plot_run(model_dir)
   chart = eval_report.bar_chart(summaries, os.path.join(model_dir, "pass_at_k.png"),
                                 title="quickstart: greedy pass@1") if summaries else None
@@ -134,7 +133,7 @@ def write_report(model_dir: str, summaries: list[dict], corpus: str, tokenizer: 
     lines.append("![pass@k](pass_at_k.png)\n")
   lines += ["## A completion\n", "```python", sample_completion(model_dir), "```\n",
             "## Time\n"] + [f"- {k}: {v:.0f} s" for k, v in seconds.items()]
-  path = os.path.join(model_dir, "report.md")
+  path = report_path(model_dir)
   with open(path + ".tmp", "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   os.replace(path + ".tmp", path)
@@ -142,27 +141,22 @@ def write_report(model_dir: str, summaries: list[dict], corpus: str, tokenizer: 
 
 
 def main(command: str, argv: list[str]) -> int:
-  files, bindings, rest = gin_config.split_gin_flags(argv)
-  parser = argparse.ArgumentParser(prog="run.py", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--skip_eval", action="store_true", help="train and report only")
-  args = parser.parse_args(rest)
+  def build_parser():
+    parser = cli.parser("quickstart", __doc__)
+    parser.prog = "run.py"
+    parser.add_argument("--skip_eval", action="store_true", help="train and report only")
+    return parser
+  args = cli.parse(argv, build_parser, gin_files=[QUICKSTART_GIN])
   import logging  # pylint: disable=import-outside-toplevel
   logging.basicConfig(level=logging.WARNING, format="%(message)s")
-  gin_config.parse([QUICKSTART_GIN, *files], bindings)
   model_dir = gin_config.macro_value("MODEL_DIR")
   seconds = {}
 
   from starjax.data import ensure_local_corpus, ensure_tokenizer  # pylint: disable=import-outside-toplevel
-  from starjax.data.errors import DataError  # pylint: disable=import-outside-toplevel
   started = time.time()
   stage(1, "data: the local code corpus and its tokenizer")
-  try:
-    corpus = ensure_local_corpus(progress=True)
-    tokenizer = ensure_tokenizer(progress=True)
-  except DataError as e:
-    print(f"run.py: {e}", file=sys.stderr)
-    return 2
+  corpus = ensure_local_corpus(progress=True)
+  tokenizer = ensure_tokenizer(progress=True)
   seconds["data"] = time.time() - started
 
   started = time.time()

@@ -15,6 +15,7 @@ call it, so names are stable while paths and vocabulary sizes come from gin. Eac
 from __future__ import annotations
 
 import difflib
+import logging
 import functools
 import os
 import threading
@@ -163,6 +164,7 @@ def _register_tasks() -> list[str]:
   return sorted(_registered)
 
 
+log = logging.getLogger("starjax.data")
 _registration_lock = threading.RLock()
 
 
@@ -173,8 +175,14 @@ def get(name: str) -> seqio.Task | seqio.Mixture:
   if name == LOCAL_MIXTURE or name.startswith("local_"):
     corpus = local_corpus.corpus_dir(config.data_paths().cache_dir)
     if not os.path.isfile(os.path.join(corpus, local_corpus.MANIFEST)):
-      raise DataError(f"{name}: no local corpus at {corpus}; build it with "
-                      "`python run.py data build-local`")
+      # The local tasks build their corpus on first use, as they train their tokenizer on
+      # first use: every example runs as written on a fresh machine.
+      log.warning("%s: no local corpus at %s yet; building it now (once: `python run.py data "
+                  "build-local` does the same)", name, corpus)
+      local_corpus.ensure_local_corpus(progress=True)
+      register_tasks()
+      if name in _registered:
+        return seqio.get_mixture_or_task(name)
   if (name == STACK_MIXTURE or name.startswith("stack_")) and not config.data_paths().stack_dir:
     raise DataError(f"{name}: needs The Stack shards; set --gin.data_paths.stack_dir=DIR and "
                     "--gin.data_paths.stack_tokenizer=tokenizer.json")

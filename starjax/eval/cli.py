@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 
 from starjax import gin_config
@@ -126,25 +127,33 @@ def evaluate_main(argv: list[str]) -> int:
   return 0
 
 
+EVAL_GIN = "gin/runs/eval.gin"  # the published generation settings, read before any flag
+
+
 def eval_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog="run.py eval", description="Generate completions for benchmarks with a model, then "
-      "score them in the sandbox. Defaults are the published settings (temperature 0.2, top-p "
-      "0.95, n=50, max length 512). Output per benchmark in OUT/<benchmark>/ (samples.jsonl, "
+  """`run.py eval`'s flags; sampling defaults are gin's GenerationSettings (gin/runs/eval.gin),
+  so build this after gin is parsed."""
+  from starjax import cli  # pylint: disable=import-outside-toplevel
+  from starjax.eval.generation import GenerationSettings  # pylint: disable=import-outside-toplevel
+  defaults = GenerationSettings()
+  parser = cli.parser(
+      "eval", "Generate completions for benchmarks with a model, then score them in the "
+      "sandbox. Defaults are the published settings of gin/runs/eval.gin (temperature "
+      f"{defaults.temperature}, top-p {defaults.top_p}, n={defaults.num_samples}, max length "
+      f"{defaults.max_length}). Output per benchmark in OUT/<benchmark>/ (samples.jsonl, "
       "results.jsonl, summary.json), and OUT/report.md + OUT/pass_at_k.png over all of them. "
-      "Rerunning the same command resumes.")
+      "Rerunning the same command resumes. A --gin_file=gin/mesh/... shards the model.")
   parser.add_argument("--benchmark", required=True,
                       help=f"comma-separated, from: {', '.join(benchmark_names())}")
-  parser.add_argument("--model_dir", help="a starjax MODEL_DIR (default --out: MODEL_DIR/eval)")
-  parser.add_argument("--hf_dir", help="a Hugging Face model directory")
-  parser.add_argument("--tokenizer", help="tokenizer.json (default: the model directory's)")
-  parser.add_argument("--out", help="output directory")
-  parser.add_argument("--n", type=int, default=50, help="samples per problem")
-  parser.add_argument("--temperature", type=float, default=0.2, help="0 = greedy")
-  parser.add_argument("--top_p", type=float, default=0.95)
-  parser.add_argument("--max_length", type=int, default=512,
+  cli.add_model_flags(parser)
+  parser.add_argument("--out", help="output directory (default with --model_dir: MODEL_DIR/eval)")
+  parser.add_argument("--n", type=int, default=defaults.num_samples, help="samples per problem")
+  parser.add_argument("--temperature", type=float, default=defaults.temperature,
+                      help="0 = greedy")
+  parser.add_argument("--top_p", type=float, default=defaults.top_p)
+  parser.add_argument("--max_length", type=int, default=defaults.max_length,
                       help="tokens of prompt + completion, as in the BigCode harness")
-  parser.add_argument("--prompted", action="store_true",
+  parser.add_argument("--prompted", action="store_true", default=defaults.prompted,
                       help="HumanEval with the '<filename>solutions/solution_1.py' prefix")
   parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
   parser.add_argument("--stratified", type=int, default=None, metavar="N",
@@ -156,8 +165,9 @@ def eval_parser() -> argparse.ArgumentParser:
                       help="a gin file of gin/runs/ applied after gin/runs/eval.gin: "
                       "starcoder-paper (T 0.2, top-p 0.95, n 50, max length 512), prompted "
                       "(HumanEval with the solutions-file prefix)")
-  parser.add_argument("--batch_size", type=int, default=16, help="sequences decoded together")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--batch_size", type=int, default=defaults.batch_size,
+                      help="sequences decoded together")
+  parser.add_argument("--seed", type=int, default=defaults.seed)
   parser.add_argument("--k", type=parse_ks, default=DEFAULT_KS)
   parser.add_argument("--num_workers", type=int, default=None)
   contamination.add_index_flag(parser)
@@ -167,17 +177,15 @@ def eval_parser() -> argparse.ArgumentParser:
 
 def eval_main(argv: list[str]) -> int:
   """`run.py eval`: generate completions for benchmarks with a model, then score them."""
-  import os  # pylint: disable=import-outside-toplevel
+  from starjax import cli  # pylint: disable=import-outside-toplevel
   from starjax.eval.generation import (GenerationSettings,  # pylint: disable=import-outside-toplevel
-                                       generate_samples, task_subset)
+                                       generate_and_score, task_subset)
   from starjax.infer.generator import Generator  # pylint: disable=import-outside-toplevel
-  gin_files, gin_bindings, rest = gin_config.split_gin_flags(argv)
-  args = eval_parser().parse_args(rest)
-  gin_config.parse(gin_files, gin_bindings)
+  from starjax.model_dir import eval_dir  # pylint: disable=import-outside-toplevel
+  args = cli.parse(argv, eval_parser, gin_files=[EVAL_GIN, *preset_files(argv)])
   logging.basicConfig(level=logging.INFO, format="%(message)s")
-  if bool(args.model_dir) == bool(args.hf_dir):
-    return usage_error("give exactly one of --model_dir or --hf_dir", "eval")
-  out = args.out or (os.path.join(args.model_dir, "eval") if args.model_dir else None)
+  cli.require_one_model(args)
+  out = args.out or (eval_dir(args.model_dir) if args.model_dir else None)
   if not out:
     return usage_error("--out is required with --hf_dir", "eval")
   if args.n < 1:
@@ -195,7 +203,7 @@ def eval_main(argv: list[str]) -> int:
         raise ValueError(f"--prompted is a Python file header; {benchmark.name} is not Python")
     index, check = contamination.open_for_eval(args.index, args.model_dir)
     generator = Generator.load(model_dir=args.model_dir, hf_dir=args.hf_dir,
-                               tokenizer_path=args.tokenizer)
+                               tokenizer_path=args.tokenizer, mesh_config=cli.mesh_from_gin())
     settings = GenerationSettings(num_samples=args.n, temperature=args.temperature,
                                   top_p=args.top_p, max_length=args.max_length,
                                   prompted=args.prompted, batch_size=args.batch_size,
@@ -203,11 +211,8 @@ def eval_main(argv: list[str]) -> int:
                                   spm=args.spm or GenerationSettings().spm)
     summaries = []
     for benchmark in benchmarks:
-      run_dir = os.path.join(out, benchmark.name)
-      samples = generate_samples(generator, benchmark, os.path.join(run_dir, "samples.jsonl"),
-                                 settings)
-      summary = evaluate_samples(benchmark, samples, run_dir, ks=args.k,
-                                 num_workers=args.num_workers)
+      summary = generate_and_score(generator, benchmark, os.path.join(out, benchmark.name),
+                                   settings, ks=args.k, num_workers=args.num_workers)
       if index is not None:
         summary = contamination.add_split(summary, benchmark, index,
                                           os.path.join(out, benchmark.name), check)

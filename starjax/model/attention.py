@@ -11,6 +11,7 @@ mask; dropout on attention probabilities uses the einsum path here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -62,43 +63,114 @@ def attention_mask(info: MaskInfo, sliding_window: int | None) -> jax.Array:
   return mask[:, None, :, :]
 
 
+def mask_kind(info: MaskInfo) -> str:
+  """'causal' (no packing, no padding: a fused causal kernel can do it), 'packed' (a training
+  forward pass over packed segments) or 'cached' (queries against a KV cache)."""
+  if info.plain_causal:
+    return "causal"
+  return "packed" if info.self_attention else "cached"
+
+
 def dot_product_attention(q, k, v, info: MaskInfo, *, sliding_window: int | None,
                           implementation: str, dropout_rate: float = 0.0,
                           dropout_key: jax.Array | None = None) -> jax.Array:
-  """q [b, t, heads, d], k/v [b, s, kv_heads, d] → [b, t, heads, d]; softmax in float32."""
-  use_dropout = dropout_rate > 0.0 and dropout_key is not None
-  if implementation == "einsum" or use_dropout:
-    return _einsum_attention(q, k, v, attention_mask(info, sliding_window),
-                             dropout_rate if use_dropout else 0.0, dropout_key)
-  if implementation == "pallas":
-    if sliding_window is not None or not info.self_attention or not _pallas_fits(q):
-      raise ValueError("attention_impl='pallas' serves full forward passes without a sliding "
-                       "window, at lengths up to 128 or multiples of 128")
-    return _pallas_flash_attention(q, k, v, info.q_segment_ids)
-  if (implementation == "auto" and jax.default_backend() == "gpu" and info.self_attention
-      and not info.plain_causal):
-    # Measured on an H200 (BENCHMARKS.md): cuDNN with the segment mask beats the Pallas kernel.
-    implementation = "cudnn"
-  if (implementation == "auto" and jax.default_backend() == "cpu" and info.self_attention
-      and q.shape[1] > CPU_QUERY_BLOCK and q.shape[1] % CPU_QUERY_BLOCK == 0):
-    return _blocked_causal_attention(q, k, v, info, sliding_window, CPU_QUERY_BLOCK)
-  if info.plain_causal:
-    window = (sliding_window - 1, 0) if sliding_window is not None else None
-    impl = None if implementation == "auto" else implementation
-    return jax.nn.dot_product_attention(q, k, v, is_causal=True, local_window_size=window,
-                                        implementation=impl)
-  if implementation == "cudnn":
-    # cuDNN flash attention with the segment mask as an additive bias on top of its own
-    # causal (and window) masking: packed sequences without materialising the logits.
-    if not info.self_attention:
-      raise ValueError("attention_impl='cudnn' serves full forward passes; decoding with a KV "
-                       "cache needs 'auto' or 'xla'")
-    same_segment = info.q_segment_ids[:, None, :, None] == info.kv_segment_ids[:, None, None, :]
-    window = (sliding_window - 1, 0) if sliding_window is not None else None
-    return jax.nn.dot_product_attention(q, k, v, mask=same_segment, is_causal=True,
-                                        local_window_size=window, implementation="cudnn")
+  """q [b, t, heads, d], k/v [b, s, kv_heads, d] → [b, t, heads, d]; softmax in float32.
+
+  The kernel is one lookup in KERNELS by (attention_impl, backend, mask kind); dropout on the
+  attention probabilities takes the einsum kernel (or the chunked one when chosen), the only
+  ones that apply it."""
+  if dropout_rate > 0.0 and dropout_key is not None:
+    kernel = _chunked if implementation == "chunked" else _einsum_masked
+    return kernel(q, k, v, info, sliding_window, rate=dropout_rate, key=dropout_key)
+  kernel = choose_kernel(implementation, jax.default_backend(), mask_kind(info))
+  return kernel(q, k, v, info, sliding_window)
+
+
+def choose_kernel(implementation: str, backend: str, kind: str):
+  """The attention function for (DecoderConfig.attention_impl, jax backend, mask kind)."""
+  kernel = KERNELS.get((implementation, backend, kind), KERNELS.get((implementation, "*", kind)))
+  if kernel is None:
+    raise ValueError(f"attention_impl={implementation!r} cannot serve {kind} attention "
+                     f"({_KIND_TEXT[kind]}); use 'auto' or 'xla'")
+  return kernel
+
+
+def _fused_causal(q, k, v, info, sliding_window, *, implementation=None):
+  del info
+  window = (sliding_window - 1, 0) if sliding_window is not None else None
+  return jax.nn.dot_product_attention(q, k, v, is_causal=True, local_window_size=window,
+                                      implementation=implementation)
+
+
+def _cudnn_segments(q, k, v, info, sliding_window):
+  """cuDNN flash attention with the segment mask as an additive bias on top of its own causal
+  (and window) masking: packed sequences without materialising the logits."""
+  same_segment = info.q_segment_ids[:, None, :, None] == info.kv_segment_ids[:, None, None, :]
+  window = (sliding_window - 1, 0) if sliding_window is not None else None
+  return jax.nn.dot_product_attention(q, k, v, mask=same_segment, is_causal=True,
+                                      local_window_size=window, implementation="cudnn")
+
+
+def _xla_masked(q, k, v, info, sliding_window):
   return jax.nn.dot_product_attention(q, k, v, mask=attention_mask(info, sliding_window),
                                       implementation="xla")
+
+
+def _einsum_masked(q, k, v, info, sliding_window, *, rate=0.0, key=None):
+  return _einsum_attention(q, k, v, attention_mask(info, sliding_window), rate, key)
+
+
+def _cpu_blocked(q, k, v, info, sliding_window):
+  """Long sequences in query blocks (below); a short or ragged one in one fused/masked pass."""
+  if q.shape[1] > CPU_QUERY_BLOCK and q.shape[1] % CPU_QUERY_BLOCK == 0:
+    return _blocked_causal_attention(q, k, v, info, sliding_window, CPU_QUERY_BLOCK)
+  if info.plain_causal:
+    return _fused_causal(q, k, v, info, sliding_window)
+  return _xla_masked(q, k, v, info, sliding_window)
+
+
+def _chunked(q, k, v, info, sliding_window, *, rate=0.0, key=None):
+  """Query blocks recomputed in the backward pass: [t, s] scores never exist whole (long
+  training contexts; starjax/model/chunked_attention.py)."""
+  from starjax.model.chunked_attention import chunked_attention  # pylint: disable=import-outside-toplevel
+  return chunked_attention(q, k, v, info, sliding_window=sliding_window, dropout_rate=rate,
+                           dropout_key=key)
+
+
+def _pallas(q, k, v, info, sliding_window):
+  if sliding_window is not None or not _pallas_fits(q):
+    raise ValueError("attention_impl='pallas' serves full forward passes without a sliding "
+                     "window, at lengths up to 128 or multiples of 128")
+  return _pallas_flash_attention(q, k, v, info.q_segment_ids)
+
+
+_KIND_TEXT = {"causal": "a plain causal forward pass", "packed": "a packed forward pass",
+              "cached": "decoding with a KV cache"}
+
+# (attention_impl, backend or '*', mask kind) → kernel; an exact backend wins over '*'.
+KERNELS = {
+    # auto: measured choices (BENCHMARKS.md). On an H200 cuDNN with the segment mask beats
+    # the Pallas kernel; on CPU query blocks skip the masked upper triangle.
+    ("auto", "gpu", "packed"): _cudnn_segments,
+    ("auto", "cpu", "packed"): _cpu_blocked,
+    ("auto", "cpu", "causal"): _cpu_blocked,
+    ("auto", "*", "causal"): _fused_causal,
+    ("auto", "*", "packed"): _xla_masked,
+    ("auto", "*", "cached"): _xla_masked,
+    ("xla", "*", "causal"): functools.partial(_fused_causal, implementation="xla"),
+    ("xla", "*", "packed"): _xla_masked,
+    ("xla", "*", "cached"): _xla_masked,
+    ("cudnn", "*", "causal"): functools.partial(_fused_causal, implementation="cudnn"),
+    ("cudnn", "*", "packed"): _cudnn_segments,
+    ("pallas", "*", "causal"): _pallas,
+    ("pallas", "*", "packed"): _pallas,
+    ("einsum", "*", "causal"): _einsum_masked,
+    ("einsum", "*", "packed"): _einsum_masked,
+    ("einsum", "*", "cached"): _einsum_masked,
+    ("chunked", "*", "causal"): _chunked,
+    ("chunked", "*", "packed"): _chunked,
+    ("chunked", "*", "cached"): _xla_masked,
+}
 
 
 # Query block of the CPU path: small enough that a block's scores stay in cache, large enough

@@ -9,10 +9,8 @@ initialised from the environment (TPU metadata, SLURM, or --coordinator_address 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
-from starjax import gin_config
+from starjax import cli, gin_config
 
 
 def initialize_distributed(args) -> None:
@@ -37,35 +35,18 @@ def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def main(command: str, argv: list[str]) -> int:
-  files, bindings, rest = gin_config.split_gin_flags(argv)
-  parser = argparse.ArgumentParser(prog=f"run.py {command}", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  add_distributed_flags(parser)
-  args = parser.parse_args(rest)
-  if not files:
-    raise gin_config.GinFlagError(
-        "no --gin_file given: pass an experiment, e.g. --gin_file=experiments/quickstart.gin")
-  logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-  logging.getLogger("starjax").setLevel(logging.INFO)
-  initialize_distributed(args)
-  gin_config.parse(files, bindings)
-
-  from starjax.sharding import MeshError  # pylint: disable=import-outside-toplevel
+  def build_parser():
+    parser = cli.parser(command, __doc__)
+    add_distributed_flags(parser)
+    return parser
+  # jax.distributed must start before gin builds anything: the flags are read first.
+  _, _, rest = gin_config.split_gin_flags(argv)
+  early = build_parser().parse_args(rest)
+  cli.setup_logging()
+  initialize_distributed(early)
+  cli.parse(argv, build_parser, require_gin_file=True)
   from starjax.train import trainer  # pylint: disable=import-outside-toplevel
-  from starjax.train.checkpointing import CheckpointMismatchError  # pylint: disable=import-outside-toplevel
-  try:
-    result = trainer.train()
-  except (MeshError, CheckpointMismatchError, ValueError, FileNotFoundError) as e:
-    # Configuration problems (meshes, checkpoints, tokenizers, data): the message says the fix.
-    print(f"run.py {command}: {type(e).__name__}: {e}", file=sys.stderr)
-    return 2
-  except trainer.NonFiniteTrainingError as e:
-    print(f"run.py {command}: {e}", file=sys.stderr)
-    return 1
-  except trainer.Preempted as e:
-    print(f"run.py {command}: preempted at step {e.step}; checkpoint saved, rerun the same "
-          f"command to resume.", file=sys.stderr)
-    return 143
+  result = trainer.train()
   last = result.last_metrics
   summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("loss", "validation_loss") if k in last)
   print(f"trained to step {result.final_step} in {result.model_dir}" +

@@ -50,6 +50,8 @@ class Preempted(SystemExit):
   def __init__(self, step: int):
     super().__init__(143)
     self.step = step
+    self.message = (f"preempted at step {step}; checkpoint saved, rerun the same command to "
+                    f"resume.")
 
 
 @dataclasses.dataclass
@@ -219,9 +221,9 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
                     optimizer_config=optimizer_config, microbatches=microbatches, seed=seed)
   checkpointer = open_checkpoints(model_dir, checkpoint_config, model_config)
   latest = checkpointer.latest_step()
+  tokenizer = tokenizer_source(mixture_or_task_name) if tokenizer_source else None  # data first
   state, data_position = restore_or_init(trainer, checkpointer, init_params_from)
   start_step = int(jax.device_get(state.step))
-  tokenizer = tokenizer_source(mixture_or_task_name) if tokenizer_source else None
   tokenizer_path = install_run_files(model_dir, tokenizer, model_config)
   meta = {"model_config": model_config.to_json(), "mixture_or_task_name": mixture_or_task_name,
           "batch_size": batch_size, "seq_len": seq_len, "seed": seed,
