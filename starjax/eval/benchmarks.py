@@ -58,6 +58,20 @@ def left_to_right_names() -> list[str]:
   return ["humaneval"] + [f"multiple-{ext}" for ext in LANGUAGE_MODULES if ext != "py"]
 
 
+# MultiPL-E languages of StarCoder's table that starjax cannot run: asking for one says why
+# (it is never scored as 0).
+UNAVAILABLE = {
+    "jl": "Julia has no Debian package here (MultiPL-E's multiple-jl needs julia), so starjax "
+          "has no Julia translator or executor",
+    "swift": "Swift has no Debian package here (MultiPL-E's multiple-swift needs swiftc), so "
+             "starjax has no Swift translator or executor",
+}
+
+
+class BenchmarkUnavailable(ValueError):
+  """A known benchmark that cannot run on this machine; the message says why."""
+
+
 @functools.lru_cache(maxsize=None)
 def get_benchmark(name: str) -> Benchmark:
   """The Benchmark called `name`; ValueError listing the known names when there is none."""
@@ -68,6 +82,9 @@ def get_benchmark(name: str) -> Benchmark:
     return Benchmark(name=name, language=infilling.fim_language(name),
                      problems=infilling.fim_problems(name), dropped={})
   ext = name[len("multiple-"):] if name.startswith("multiple-") else None
+  if ext in UNAVAILABLE:
+    raise BenchmarkUnavailable(f"{name} is unavailable here (not scored, so no pass@1): "
+                               f"{UNAVAILABLE[ext]}")
   if ext is None or ext == "py" or ext not in LANGUAGE_MODULES:
     raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(benchmark_names())}")
   try:

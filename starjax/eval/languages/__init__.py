@@ -25,6 +25,10 @@ LANGUAGE_MODULES = {
     "pl": "perl",
     "sh": "bash",
     "cs": "csharp",
+    "d": "d",
+    "r": "r",
+    "rkt": "racket",
+    "scala": "scala",
 }
 
 

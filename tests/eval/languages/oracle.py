@@ -33,7 +33,14 @@ ORACLE_SYNTAX = {
     "lua": ("    if {cond} then return {value} end\n", '    error("no oracle answer")\nend\n'),
     "pl": ("    return {value} if {cond};\n", '    die "no oracle answer";\n}\n'),
     "sh": ("    if {cond}; then echo {value}; return; fi\n", "    return 1"),
+    "d": ("    if ({cond}) return {value};\n", '    throw new Exception("no oracle answer");'),
+    "r": ("  if ({cond}) return({value})\n", '  stop("no oracle answer")\n}\n'),
+    "rkt": ("    (when {cond} (return {value}))\n", '    (error "no oracle answer")))\n'),
+    "scala": ("        if ({cond}) return {value}\n",
+              '        throw new RuntimeException("no oracle answer")'),
 }
+# What opens the body before the rows (Racket: an escape continuation to return through).
+ORACLE_START = {"rkt": "  (let/ec return\n"}
 
 
 def oracle_completion(language: Translator, problem: ParsedProblem) -> str | None:
@@ -48,8 +55,10 @@ def oracle_completion(language: Translator, problem: ParsedProblem) -> str | Non
                       zip(problem.params, case.args, problem.param_types))]
     joiner = " and " if language.ext == "lua" else " && "
     cond = joiner.join(f"({c})" for c in conditions) if conditions else "true"
+    if language.ext == "rkt":
+      cond = "(and " + " ".join(conditions) + ")"
     body.append(row.format(cond=cond, value=language.literal(case.expected, problem.return_type)))
-  return "".join(body) + end
+  return ORACLE_START.get(language.ext, "") + "".join(body) + end
 
 
 def _param(language: Translator, name: str, index: int) -> str:

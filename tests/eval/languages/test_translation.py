@@ -28,6 +28,10 @@ DROPPED = {
     "pl": {32, 38, 50, 92},
     "sh": {7, 22, 29, 32, 38, 50, 113},
     "cs": {22, 32, 38, 50, 92, 95, 103, 125, 137},
+    "d": {22, 32, 38, 50, 92, 95, 103, 125, 137},
+    "r": {32, 38, 50, 92, 95, 114},     # 95: int dict keys; 114: beyond R's exact doubles
+    "rkt": {32, 38, 50},
+    "scala": {22, 32, 38, 50, 92, 95, 103, 125, 137},
 }
 
 # MultiPL-E's stop strings.
@@ -44,6 +48,10 @@ STOP_TOKENS = {
     "pl": ("\nsub", "\n#", "\n\n"),
     "sh": ("\n}",),
     "cs": ("\n    }\n",),
+    "d": ("\n}",),
+    "r": ("\n#", "\n```"),
+    "rkt": ("\n(define ", "\n#|", "\n;", "\n("),
+    "scala": ("\n    }\n",),
 }
 
 # The last line of HumanEval/0's prompt: the signature the model continues.
@@ -61,6 +69,10 @@ SIGNATURES = {
     "pl": "    my($numbers, $threshold) = @_;",
     "sh": "has_close_elements() {",
     "cs": "    public static bool HasCloseElements(List<double> numbers, double threshold) {",
+    "d": "{",
+    "r": "has_close_elements <- function(numbers, threshold) {",
+    "rkt": "(define (has_close_elements numbers threshold)",
+    "scala": "    def hasCloseElements(numbers : List[Double], threshold : Double) : Boolean = {",
 }
 
 # How each language writes HumanEval/136's first expected value, (None, 1).
@@ -109,7 +121,8 @@ def test_signature_is_typed_from_the_annotations(ext):
 def test_problem_keeps_the_humaneval_task_id(ext):
   problem = translate(ext, "HumanEval/0")
   assert (problem.task_id, problem.language) == ("HumanEval/0", ext)
-  expected_name = {"java": "hasCloseElements", "cs": "HasCloseElements"}
+  expected_name = {"java": "hasCloseElements", "cs": "HasCloseElements",
+                   "scala": "hasCloseElements"}
   assert problem.entry_point == expected_name.get(ext, "has_close_elements")
 
 
@@ -121,7 +134,7 @@ def test_tuple_of_optionals_literal(ext):
 @pytest.mark.parametrize("ext", MULTIPLE_EXTS)
 def test_docstring_becomes_comments_with_examples_in_the_language(ext):
   prompt = translate(ext, "HumanEval/0").prompt
-  comment = {"rb": "#", "pl": "#", "sh": "#", "lua": "--"}.get(ext, "//")
+  comment = {"rb": "#", "pl": "#", "sh": "#", "lua": "--", "r": "#", "rkt": ";;"}.get(ext, "//")
   assert f"{comment} Check if in given " in prompt
   assert f"{comment} given threshold.\n" in prompt
 
