@@ -25,8 +25,8 @@ class GinFlagError(ValueError):
   """A --gin_file or --gin.NAME flag that cannot be used; the message says why and how to fix it."""
 
 
-# Modules whose @gin.configurable functions and classes gin files may name. Imported before
-# any parsing so that bindings resolve; each is imported only if it exists (the package grows).
+# Modules whose @gin.configurable functions and classes gin files may name, imported before any
+# parsing so that bindings resolve. Every one must exist: a misspelt name fails loudly here.
 CONFIGURABLE_MODULES = (
     "starjax.model.config",
     "starjax.sharding",
@@ -37,6 +37,7 @@ CONFIGURABLE_MODULES = (
     "starjax.data.prepare.stages",
     "starjax.infer",
     "starjax.eval",
+    "starjax.eval.generation",
     "starjax.eval.hooks",
     "starjax.quickstart",
 )
@@ -44,12 +45,7 @@ CONFIGURABLE_MODULES = (
 
 def import_configurables() -> None:
   for name in CONFIGURABLE_MODULES:
-    try:
-      importlib.import_module(name)
-    except ModuleNotFoundError as e:
-      # Only tolerate the module itself being absent, never a broken import inside it.
-      if e.name != name and not name.startswith(str(e.name) + "."):
-        raise
+    importlib.import_module(name)
 
 
 def split_gin_flags(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
