@@ -44,10 +44,13 @@ def prepare(input_dir: str, output_dir: str, opt_out_path=None, beam_args=(),
             progress=print) -> dict:
   """Runs the whole preparation; returns the manifest. DataError for bad input or output."""
   from starjax.data.prepare import pipeline  # Beam only when preparing
+  try:
+    options = stages.prepare_options()
+  except DataError as e:  # gin appends "In call to configurable ..." lines: keep the first
+    raise DataError(str(e).splitlines()[0]) from None
   input_dir, output_dir = os.path.abspath(input_dir), os.path.abspath(output_dir)
   if output_dir == input_dir or output_dir.startswith(input_dir + os.sep):
     raise DataError(f"--output={output_dir}: must not be inside --input={input_dir}")
-  options = stages.prepare_options()
   input_shards = documents.discover(input_dir)
   opt_out = opt_out_lib.load(opt_out_path)
   strings = []
