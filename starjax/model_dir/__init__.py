@@ -11,5 +11,5 @@ from starjax.model_dir.checkpointer import (  # noqa: F401
     json_safe, model_config_from_checkpoint, restore_params)
 from starjax.model_dir.layout import (  # noqa: F401
     CONFIG_GIN, TOKENIZER, ModelDirError, checkpoint_dir, config_gin_path, eval_dir,
-    metrics_path, report_path, require_directory, tensorboard_dir, tokenizer_path)
+    metrics_path, report_path, tensorboard_dir, tokenizer_path)
 from starjax.model_dir.tokenizer import install_tokenizer  # noqa: F401

@@ -54,12 +54,3 @@ def eval_dir(model_dir: str, *parts: str) -> str:
 
 def report_path(model_dir: str) -> str:
   return os.path.join(model_dir, REPORT)
-
-
-def require_directory(path: str | None, flag: str) -> str:
-  """`path` if it is a directory, else ModelDirError naming the flag."""
-  if not path:
-    raise ModelDirError(f"{flag} is required")
-  if not os.path.isdir(path):
-    raise ModelDirError(f"{flag}={path}: no such directory")
-  return path

@@ -26,14 +26,6 @@ class TrainState:
   opt_state: Any
   rng: jax.Array  # raw uint32[2] key: saves and restores like any array
 
-  def as_dict(self) -> dict:
-    return {"step": self.step, "params": self.params, "opt_state": self.opt_state,
-            "rng": self.rng}
-
-  @classmethod
-  def from_dict(cls, d: dict) -> "TrainState":
-    return cls(step=d["step"], params=d["params"], opt_state=d["opt_state"], rng=d["rng"])
-
 
 def weighted_cross_entropy(graphdef, params, batch, dropout_rng=None):
   """Sum over tokens of weight × cross-entropy (float32), and the sum of weights.
