@@ -28,11 +28,10 @@ def write_model_dir(path, config, tokenizer_path, seed=3):
   """A MODEL_DIR as training leaves it: a checkpoint with meta, and its tokenizer.json."""
   from flax import nnx  # pylint: disable=import-outside-toplevel
   from starjax.model import create_decoder  # pylint: disable=import-outside-toplevel
-  from starjax.model_dir import Checkpointer  # pylint: disable=import-outside-toplevel
+  from starjax.model_dir import Checkpointer, install_tokenizer  # pylint: disable=import-outside-toplevel
   params = nnx.to_pure_dict(nnx.state(create_decoder(config, seed=seed)))
   writer = Checkpointer(str(path))
   writer.save(0, params, None, {"model_config": config.to_json()}, force=True)
   writer.close()
-  with open(tokenizer_path) as src, open(os.path.join(path, "tokenizer.json"), "w") as dst:
-    dst.write(src.read())
+  install_tokenizer(tokenizer_path, str(path), config.vocab_size)
   return str(path)
