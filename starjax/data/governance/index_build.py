@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import json
 import os
+import resource
 import shutil
 import time
 from typing import Optional, Sequence
@@ -158,6 +159,12 @@ def _document_stats(document: documents_lib.Document):
                               len(document.content.encode("utf-8")), len(document.content)))
 
 
+def _cpu_seconds() -> float:
+  own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+      resource.RUSAGE_CHILDREN)
+  return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _write_json(path: str, value) -> None:
   with open(path, "w", encoding="utf-8") as f:
     json.dump(value, f, indent=1, sort_keys=True)
@@ -237,7 +244,7 @@ def build_index(root: str, output: str, options: Optional[IndexOptions] = None,
   root = os.path.abspath(root)
   output = os.path.abspath(output)
   _check_output(output, root)
-  start = time.monotonic()
+  start, cpu_start = time.monotonic(), _cpu_seconds()
   shard_files = documents_lib.root_shards(root)
   data_fingerprint = fingerprint.data_fingerprint(root)
   work = f"{output}.tmp-{os.getpid()}"
@@ -287,6 +294,8 @@ def build_index(root: str, output: str, options: Optional[IndexOptions] = None,
                    "fraction_of_data": search_bytes / data_bytes if data_bytes else 0.0},
         "pipeline_seconds": round(pipeline_seconds, 3),
         "build_seconds": round(time.monotonic() - start, 3),
+        # this process and its Beam workers (when they are child processes): MB/s per core
+        "build_cpu_seconds": round(_cpu_seconds() - cpu_start, 3),
         "beam_options": list(beam_args),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
