@@ -144,7 +144,8 @@ def eval_parser() -> argparse.ArgumentParser:
       "results.jsonl, summary.json), and OUT/report.md + OUT/pass_at_k.png over all of them. "
       "Rerunning the same command resumes. A --gin_file=gin/mesh/... shards the model.")
   parser.add_argument("--benchmark", required=True,
-                      help=f"comma-separated, from: {', '.join(benchmark_names())}")
+                      help=f"comma-separated, from: {', '.join(benchmark_names())}, perplexity "
+                      "(bits per byte of the local validation split at 1K/2K/4K/8K tokens)")
   cli.add_model_flags(parser)
   parser.add_argument("--out", help="output directory (default with --model_dir: MODEL_DIR/eval)")
   parser.add_argument("--n", type=int, default=defaults.num_samples, help="samples per problem")
@@ -209,6 +210,8 @@ def eval_main(argv: list[str]) -> int:
                                   prompted=args.prompted, batch_size=args.batch_size,
                                   seed=args.seed,
                                   spm=args.spm or GenerationSettings().spm)
+    if PERPLEXITY in names:
+      run_perplexity(generator, os.path.join(out, PERPLEXITY))
     summaries = []
     for benchmark in benchmarks:
       summary = generate_and_score(generator, benchmark, os.path.join(out, benchmark.name),
@@ -226,10 +229,22 @@ def eval_main(argv: list[str]) -> int:
     print(f"\nrun.py eval: interrupted; samples and verdicts so far are in {out}; run the same "
           "command again to resume.", file=sys.stderr)
     return 130
+  if not summaries:  # perplexity alone
+    return 0
   report_path, chart_path = report.write_report(out, summaries, title="evaluation")
   print("\n" + report.markdown_table(summaries))
   print(f"report: {report_path}\nchart: {chart_path}")
   return 0
+
+
+def run_perplexity(generator, out_dir: str) -> dict:
+  """--benchmark=perplexity: bits per byte of the local validation split, written to
+  OUT/perplexity/summary.json and printed as a table."""
+  from starjax.eval import perplexity  # pylint: disable=import-outside-toplevel
+  result = perplexity.evaluate_perplexity(generator, perplexity.validation_documents())
+  path = perplexity.write_summary(out_dir, result)
+  print(perplexity.markdown_table(result) + f"\nperplexity: {path}", flush=True)
+  return result
 
 
 # --preset=NAME → gin/runs/NAME.gin, parsed after gin/runs/eval.gin (so flags still override).
