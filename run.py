@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "evaluate": ("starjax.eval.cli", "score given completions: --benchmark --samples --out"),
     "eval-diff": ("starjax.eval.diff", "compare two evaluation runs problem by problem"),
     "convert": ("starjax.convert.cli", "Hugging Face <-> starjax checkpoints"),
+    "serve": ("starjax.serve.cli", "HTTP server: TGI, OpenAI and llama.cpp APIs, playground"),
     "quickstart": ("starjax.quickstart", "the main job (same as no arguments)"),
 }
 
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
 # Commands that run XLA computations on the host for more than a moment get glibc's malloc
 # tuned for XLA (starjax/allocator.py: ~25 % faster CPU training steps); convert keeps the
 # default so that its peak memory stays low.
-FAST_MALLOC_COMMANDS = {"quickstart", "train", "generate", "infill", "chat", "eval"}
+FAST_MALLOC_COMMANDS = {"quickstart", "train", "generate", "infill", "chat", "eval", "serve"}
 
 if __name__ == "__main__":
   from starjax import allocator
