@@ -11,7 +11,7 @@ import run
 from starjax.eval import contamination, execution
 from starjax.eval.benchmarks import get_benchmark
 from starjax.eval.humaneval import read_humaneval
-from tests.data.governance.conftest import corpus_rows, write_root
+from tests.data.governance.corpus import corpus_rows, write_root
 
 INJECTED_WHOLE = ("HumanEval/2", "HumanEval/5", "HumanEval/11")  # prompt + canonical solution
 INJECTED_PROMPT = ("HumanEval/7",)  # the prompt only

@@ -10,7 +10,7 @@ import pytest
 
 from starjax.data import cli
 from starjax.data.governance import fingerprint, index_build, index_dir, membership
-from tests.data.governance.conftest import DISTINCTIVE, corpus_rows, write_root
+from tests.data.governance.corpus import DISTINCTIVE, corpus_rows, write_root
 
 
 def run(*argv):

@@ -6,7 +6,7 @@ import pytest
 
 from starjax.data.errors import DataError
 from starjax.data.governance import search_index
-from tests.data.governance.conftest import DISTINCTIVE
+from tests.data.governance.corpus import DISTINCTIVE
 
 
 def test_a_distinctive_phrase_finds_its_document_first(opened_index):
