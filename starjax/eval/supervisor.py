@@ -145,19 +145,20 @@ def process_memory_bytes(pid: int) -> int:
   return 0
 
 
-def kill_tree(root_pid: int) -> None:
+def kill_tree(root_pid: int) -> dict[int, float]:
   """Kills `root_pid` and every descendant, including ones that called setsid().
 
   First the init of the sandbox's PID namespace (a child or grandchild of the root in both
   backends), if any: one SIGKILL, and the kernel kills everything in the namespace at once, as
   fast as a fork bomb forks. Then the rest: stops the processes first, rescanning until no new
   one appears: a stopped process can neither fork nor exit, so nothing escapes by being
-  re-parented while we look. Then SIGKILLs them all.
+  re-parented while we look. Then SIGKILLs them all. Returns pid → start time of each process
+  it killed (so that reap_session can reap the ones orphaned to us).
   """
   try:
     root = psutil.Process(root_pid)
   except psutil.Error:
-    return
+    return {}
   children = _children_of(root_pid)
   for pid in children + [grandchild for child in children for grandchild in _children_of(child)]:
     found = orphan_info(pid)
@@ -186,6 +187,20 @@ def kill_tree(root_pid: int) -> None:
     os.killpg(root_pid, signal.SIGKILL)  # the session we started: catches any straggler
   except OSError:
     pass
+  killed = {}
+  for pid, process in stopped.items():
+    try:
+      killed[pid] = process.create_time()
+    except psutil.Error:
+      pass
+  return killed
+
+
+def _started(pid: int) -> float | None:
+  try:
+    return psutil.Process(pid).create_time()
+  except psutil.Error:
+    return None
 
 
 _subreaper_lock = threading.Lock()
@@ -238,23 +253,32 @@ def orphan_info(pid: int) -> tuple[bool, int, bool] | None:
     return None
 
 
-def reap_session(session: int, timeout: float = DRAIN_SECONDS) -> int:
+def reap_session(session: int, timeout: float = DRAIN_SECONDS,
+                 killed: dict[int, float] | None = None) -> int:
   """Kills and reaps the orphans of a run that came to us; returns how many were reaped.
 
-  Orphans: our children in `session` other than its leader, and our children that are PID 1 of
+  Orphans: our children in `session` other than its leader, our children that are PID 1 of
   a PID namespace (a sandbox's init whose wrapper exited without waiting for it, as bubblewrap
-  does; no code of ours starts such a process directly, so nothing else would wait for it).
+  does; no code of ours starts such a process directly, so nothing else would wait for it), and
+  processes of `killed` (kill_tree's pid → start time; e.g. a program's daemon in the rlimit-only
+  fallback, orphaned to us when its launcher was killed) that are now our children.
   Call it while the leader is an unreaped zombie: its pid (= the session id) cannot be reused,
   so every child of ours in the session is this run's. Bounded by `timeout` (then the
   stragglers get SIGKILL and one more `timeout`).
   """
-  reaped, killed = 0, False
+  reaped, killed_again = 0, False
   deadline = time.monotonic() + timeout
   while True:
     alive = []
-    for pid in own_children():
+    children = own_children()
+    # Killed processes that still exist but are not ours yet: their parent is dying, and they
+    # are about to be re-parented to us.
+    alive += [pid for pid in (killed or ()) if pid not in children and
+              _started(pid) == killed[pid]]
+    for pid in children:
       found = None if pid == session else orphan_info(pid)
-      if found is None or not (found[1] == session or found[2]):
+      if found is None or not (found[1] == session or found[2] or (
+          killed and pid in killed and _started(pid) == killed[pid])):
         continue
       if found[0]:
         try:
@@ -267,14 +291,14 @@ def reap_session(session: int, timeout: float = DRAIN_SECONDS) -> int:
     if not alive:
       return reaped
     if time.monotonic() > deadline:
-      if killed:
+      if killed_again:
         return reaped
       for pid in alive:
         try:
           os.kill(pid, signal.SIGKILL)
         except OSError:
           pass
-      killed, deadline = True, time.monotonic() + timeout
+      killed_again, deadline = True, time.monotonic() + timeout
     time.sleep(0.002)
 
 
@@ -311,6 +335,7 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
     os.set_blocking(fd, False)
     selector.register(fd, selectors.EVENT_READ)
   reason = None
+  killed: dict[int, float] = {}  # pid → start time of what kill_tree killed
   peak_memory = 0
   next_memory_check = start + MEMORY_POLL_SECONDS
   killed_at = None
@@ -333,7 +358,7 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
             reason = "memory_exceeded"
           next_memory_check = now + MEMORY_POLL_SECONDS
         if reason is not None:
-          kill_tree(process.pid)
+          killed.update(kill_tree(process.pid))
           killed_at = now
       elif now - killed_at > DRAIN_SECONDS:
         break  # something still holds the pipes after the kill; give up on the rest
@@ -361,19 +386,19 @@ def supervise(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout:
         streams[key.fd].write(data)
         if reason is None and sum(s.total_bytes for s in streams.values()) > output_limit_bytes:
           reason = "output_exceeded"
-          kill_tree(process.pid)
+          killed.update(kill_tree(process.pid))
           killed_at = time.monotonic()
   finally:
     selector.close()
     if reason not in (None, "exited") or not has_exited(process.pid):
-      kill_tree(process.pid)
+      killed.update(kill_tree(process.pid))
     os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
     # Whatever the main process left in its session dies now too, and is reaped.
     try:
       os.killpg(process.pid, signal.SIGKILL)
     except OSError:
       pass
-    reap_session(process.pid)
+    reap_session(process.pid, killed=killed)
     process.wait()
     process.stdout.close()
     process.stderr.close()
