@@ -23,7 +23,7 @@ REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
 }
 POSITION_EMBEDDINGS = ("learned", "rope")
-ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "pallas", "einsum")
+ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "pallas", "einsum", "chunked")
 # DecoderConfig fields that decide what a checkpoint computes (the architecture: conversion's
 # config.gin binds exactly these, checkpoint compatibility compares them); the others (dtypes,
 # dropout, remat, attention kernel, init) are an experiment's choice.
@@ -64,7 +64,9 @@ class DecoderConfig:
       attention (jax.nn.dot_product_attention; packed segments as a mask on top of its causal
       and window masking); everything else (KV cache, CPU) to XLA with an explicit mask.
       'pallas' is a segment-aware Triton flash kernel (slower than cuDNN on an H200). 'xla'/'cudnn'/'pallas' force one; 'einsum' is the explicit
-      fallback (also used for attention-probability dropout).
+      fallback (also used for attention-probability dropout). 'chunked' runs training
+      forward passes in query blocks that the backward pass recomputes, so [t, s] scores never
+      exist whole (long contexts on TPU; starjax/model/chunked_attention.py).
     scan_unroll: layers per iteration of the scan over blocks. 1 compiles one block whatever
       the depth; num_layers unrolls the stack, which avoids the scan's stacked residual buffers
       (~10 % faster training steps for small models on CPU) at the cost of compile time.
