@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from starjax.train import aot
+from starjax.train import aot, hlo_stats
 from tests.toolchains import missing
 from tests.train.conftest import run_cli
 
@@ -94,7 +94,7 @@ ENTRY %main (a: f32[1024]) -> f32[1024] {
 
 
 def test_collectives_in_a_scanned_body_count_once_per_iteration():
-  stats = aot.collective_stats(aot.HloModule(SCANNED_HLO))
+  stats = hlo_stats.collective_stats(hlo_stats.HloModule(SCANNED_HLO))
   assert stats["all-gather"] == {"ops": 1, "per_step": 24, "bytes_per_step": 24 * 4096,
                                  "largest_bytes": 4096}
   # An async pair is one all-reduce, counted at its -done.
