@@ -8,6 +8,8 @@
   data prepare --input=DIR --output=DIR [--opt_out=FILE] [Beam flags]
                                        filters, opt-out, dedup, near-dedup, PII, decontamination
                                        → Stack layout + ledger/ + manifest.json + report.md
+  data which --model_dir=D --step=S [--json]
+                                       the documents (repository, path) of training step S
   data index|member|search|attribute   governance tools: membership filter + full-text index of
                                        a data root (starjax/data/governance/cli.py)
 
@@ -39,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="run.py data", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest="action", required=True,
-                              metavar="build-local|stats|show|prepare|index|member|search|attribute")
+                              metavar="build-local|stats|show|prepare|which|index|member|"
+                                      "search|attribute")
   build = sub.add_parser("build-local", help="build the local corpus and its tokenizer")
   build.add_argument("--roots", nargs="+", action="extend", default=[], metavar="DIR",
                      help="extra directories of source code to collect")
@@ -52,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
   show.add_argument("--split", default="train", choices=("train", "validation"))
   show.add_argument("--seed", type=int, default=0)
   show.add_argument("--json", action="store_true", help="print a JSON list of strings")
+  which = sub.add_parser("which", help="the documents of one training step of a run")
+  which.add_argument("--model_dir", required=True, help="the run's MODEL_DIR")
+  which.add_argument("--step", type=int, required=True, help="a training step (from 1)")
+  which.add_argument("--json", action="store_true", help="print one JSON object")
   prepare_cli.add_parser(sub)
   governance_cli.add_parsers(sub)
   return parser
@@ -65,6 +72,8 @@ def main(command: str, argv: list[str]) -> int:
   args, unknown = parser.parse_known_args(rest)
   if unknown and args.action not in governance_cli.PASS_THROUGH_ACTIONS + ("prepare",):
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+  if args.action == "which" and not files:  # the run's own data settings
+    files = _run_config(args.model_dir)
   gin_config.parse(files, bindings, finalize=False)
   vocab_note = _settle_vocab_size()
   gin.finalize()
@@ -77,10 +86,26 @@ def main(command: str, argv: list[str]) -> int:
       return prepare_cli.main(args, unknown)  # unknown flags are Beam's
     if args.action in governance_cli.ACTIONS:
       return governance_cli.run(args, unknown)
+    if args.action == "which":
+      return _which(args)
     return _show(args)
   except DataError as e:
     print(f"run.py data {args.action}: {e}", file=sys.stderr)
     return 2 if governance_cli.is_usage_error(e) else 1
+
+
+def _run_config(model_dir: str) -> list[str]:
+  import os  # pylint: disable=import-outside-toplevel
+  from starjax.model_dir import config_gin_path  # pylint: disable=import-outside-toplevel
+  path = config_gin_path(model_dir)
+  return [path] if os.path.isfile(path) else []
+
+
+def _which(args) -> int:
+  from starjax.data import provenance  # pylint: disable=import-outside-toplevel
+  result = provenance.step_documents(args.model_dir, args.step)
+  print(json.dumps(result) if args.json else provenance.format_step(result))
+  return 0
 
 
 def _settle_vocab_size() -> str:

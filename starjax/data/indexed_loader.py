@@ -25,7 +25,8 @@ import numpy as np
 from starjax.data import config, keyed_preprocessing, preprocessors, tasks
 from starjax.data import tokenizer as tokenizer_lib
 from starjax.data.errors import DataError
-from starjax.data.pack_plan import PackPlan, TaskData, TaskStream
+from starjax.data.pack_plan import (PackPlan, TaskData, TaskStream,  # noqa: F401
+                                    fingerprint_changes)
 from starjax.data.random_access import DocumentIndex, DocumentSource
 from starjax.data.sources import ParquetCodeSource
 
@@ -143,23 +144,6 @@ def fingerprint(name: str, *, seq_len: int, global_batch_size: int, seed: int) -
            "window_chunks": options.window_chunks, "tasks": per_task}
   value["digest"] = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
   return value
-
-
-def fingerprint_changes(old: dict, new: dict) -> list[str]:
-  """'key: old → new' for every leaf that differs (digest left out)."""
-  def flat(d, prefix=""):
-    out = {}
-    for k, v in (d or {}).items():
-      if k == "digest" and not prefix:
-        continue
-      if isinstance(v, dict):
-        out.update(flat(v, f"{prefix}{k}."))
-      else:
-        out[f"{prefix}{k}"] = v
-    return out
-  a, b = flat(old), flat(new)
-  return [f"{k}: {a.get(k, '(none)')} → {b.get(k, '(none)')}"
-          for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def step_rows(plan: PackPlan, step: int, global_batch_size: int, *, shard_index: int = 0,

@@ -178,6 +178,11 @@ class PackPlan:
     return ({k: v[skip:skip + count] for k, v in features.items()},
             row_pieces[skip:skip + count])
 
+  def token_ids(self, piece: Piece) -> np.ndarray:
+    """The whole document's token ids (after metadata/FIM, ending in <|endoftext|>)."""
+    self._tokenize([piece])
+    return self._tokens[(piece.task, piece.epoch, piece.doc)]
+
   def _tokenize(self, pieces: Sequence[Piece]) -> None:
     missing = {}
     for p in pieces:
@@ -228,6 +233,23 @@ class PackPlan:
                 "decoder_positions": positions}
     owners = [sorted(set(label[r][real[r]].tolist())) for r in range(R)]
     return {k: v.astype(np.int32) for k, v in features.items()}, owners
+
+
+def fingerprint_changes(old: dict, new: dict) -> list[str]:
+  """'key: old → new' for every leaf that differs (digest left out)."""
+  def flat(d, prefix=""):
+    out = {}
+    for k, v in (d or {}).items():
+      if k == "digest" and not prefix:
+        continue
+      if isinstance(v, dict):
+        out.update(flat(v, f"{prefix}{k}."))
+      else:
+        out[f"{prefix}{k}"] = v
+    return out
+  a, b = flat(old), flat(new)
+  return [f"{k}: {a.get(k, '(none)')} → {b.get(k, '(none)')}"
+          for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 _FEATURES = ("decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights",

@@ -148,3 +148,31 @@ def test_unknown_preprocessors_are_refused(local_env):
   task = seqio.get_mixture_or_task("local_python")
   with pytest.raises(DataError, match="indexed_pipeline.enabled=False"):
     indexed_loader._rates(type("T", (), {"name": "x", "preprocessors": task.preprocessors[1:]}))
+
+
+def test_which_names_the_documents_of_a_step(local_env, tmp_path, capsys):
+  import json
+  from starjax.data import cli
+  from starjax.model_dir import Checkpointer
+  fingerprint = loader.data_fingerprint("local_code", seq_len=SEQ_LEN, global_batch_size=BATCH,
+                                        seed=2)
+  model_dir = str(tmp_path / "run")
+  checkpointer = Checkpointer(model_dir)
+  checkpointer.save(5, {"w": np.zeros(2, np.float32)}, None, {
+      "step": 5, "mixture_or_task_name": "local_code", "seq_len": SEQ_LEN, "batch_size": BATCH,
+      "seed": 2, "data_fingerprint": fingerprint}, force=True)
+  checkpointer.close()
+  flags = [f"--gin.data_paths.cache_dir={local_env}", "--gin.VOCAB_SIZE=600"]
+  assert cli.main("data", ["which", f"--model_dir={model_dir}", "--step=3", "--json",
+                           *flags]) == 0
+  result = json.loads(capsys.readouterr().out)
+  plan = indexed_loader.pack_plan_for("local_code", seq_len=SEQ_LEN, seed=2)
+  _, pieces = indexed_loader.step_rows(plan, 2, BATCH)  # step 3 read batch 2
+  assert [r["sample_id"] for r in result["rows"]] == list(range(2 * BATCH, 3 * BATCH))
+  for row, expected in zip(result["rows"], pieces):
+    assert [d["document"] for d in row["documents"]] == [p.doc for p in expected]
+    assert all(d["path"] and d["repository"] for d in row["documents"])
+  # Other data than the run's is refused rather than naming the wrong documents.
+  assert cli.main("data", ["which", f"--model_dir={model_dir}", "--step=3", *flags,
+                           "--gin.code_preprocessing.fim_rate=0.1"]) == 1
+  assert "fim_rate: 0.5 → 0.1" in capsys.readouterr().err
