@@ -29,6 +29,7 @@ from starjax import sharding
 from starjax.model import DecoderConfig, abstract_decoder, create_decoder
 from starjax.model.flops import flops_per_token, parameter_count
 from starjax.train import hardware
+from starjax.train.compilation_cache import compilation_cache, process_age_seconds
 from starjax.model_dir import (CheckpointConfig, Checkpointer, ModelDirError, check_compatible,
                                install_tokenizer, json_safe, tokenizer_path)
 from starjax.train.hooks import HookContext, TrainHook, run_hooks
@@ -36,6 +37,7 @@ from starjax.train.inputs import (BatchSource, Prefetcher, seqio_batches, seqio_
                                   seqio_validation_batches)
 from starjax.train.metrics import MetricsWriter
 from starjax.train.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
+from starjax.train import provenance
 from starjax.train.step import FEATURES, TrainState, make_eval_step, make_train_step
 
 log = logging.getLogger("starjax.train")
@@ -207,14 +209,17 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
           progress: bool = True, model_config: DecoderConfig | None = None,
           mesh_config: sharding.MeshConfig | None = None,
           optimizer_config: OptimizerConfig | None = None,
-          checkpoint_config: CheckpointConfig | None = None) -> TrainResult:
+          checkpoint_config: CheckpointConfig | None = None,
+          allow_data_change: bool = False) -> TrainResult:
   """Trains (or resumes) a model in MODEL_DIR; see the module docstring for the flow.
 
   batch_size is global (all processes). hooks: see starjax.train.hooks (called with a
   HookContext every `hook.every` steps and at the last). init_params_from: a MODEL_DIR (e.g.
   from `run.py convert`) whose newest parameters start a fresh run with a fresh optimizer:
   fine-tuning. tokenizer_source: name → tokenizer.json of the data, installed in MODEL_DIR.
+  allow_data_change: resume even if the data fingerprint recorded in the checkpoint changed.
   """
+  cache_dir = compilation_cache()  # before anything compiles: a restart reads executables back
   model_config = model_config or DecoderConfig()
   trainer = Trainer(model_config, train_steps=train_steps, batch_size=batch_size,
                     seq_len=seq_len, mesh_config=mesh_config,
@@ -222,12 +227,20 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
   checkpointer = open_checkpoints(model_dir, checkpoint_config, model_config)
   latest = checkpointer.latest_step()
   tokenizer = tokenizer_source(mixture_or_task_name) if tokenizer_source else None  # data first
+  restore_started = time.perf_counter()
   state, data_position = restore_or_init(trainer, checkpointer, init_params_from)
+  restore_seconds = time.perf_counter() - restore_started
   start_step = int(jax.device_get(state.step))
+  fingerprint = provenance.data_fingerprint(batch_source, mixture_or_task_name, seq_len=seq_len,
+                                            global_batch_size=batch_size, seed=seed)
+  if latest is not None:
+    provenance.check_resume(checkpointer.restore_meta(latest), fingerprint,
+                            allow_data_change=allow_data_change)
   tokenizer_path = install_run_files(model_dir, tokenizer, model_config)
   meta = {"model_config": model_config.to_json(), "mixture_or_task_name": mixture_or_task_name,
           "batch_size": batch_size, "seq_len": seq_len, "seed": seed,
-          "starjax_version": starjax.__version__, **({"tokenizer": tokenizer} if tokenizer else {})}
+          "starjax_version": starjax.__version__, **({"tokenizer": tokenizer} if tokenizer else {}),
+          **({"data_fingerprint": fingerprint} if fingerprint else {})}
   writer = MetricsWriter(model_dir, resume_step=start_step, is_writer=jax.process_index() == 0)
   if start_step >= train_steps:
     log.info("MODEL_DIR %s is already at step %d >= TRAIN_STEPS=%d", model_dir, start_step,
@@ -245,25 +258,34 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
   batches = Prefetcher(iter(batch_source(mixture_or_task_name, seq_len=seq_len,
                                          batch_size=per_process_batch, seed=seed,
                                          start_batch=data_position, **shard)),
-                       trainer.device_batch)
+                       lambda b: (provenance.row_digests(b), trainer.device_batch(b)))
   record, last_saved = {}, latest
   with PreemptionWatch() as preemption, ProgressBar(progress, train_steps, start_step) as bar:
     try:
       for step in range(start_step + 1, train_steps + 1):
         started = time.perf_counter()
-        state, metrics = trainer.step(state, next(batches))
+        digests, batch = next(batches)
+        state, metrics = trainer.step(state, batch)
         metrics = jax.device_get(metrics)
-        data_position += 1
+        batch_index, data_position = data_position, data_position + 1
         check_finite(metrics, step, trainer.optimizer_config, last_saved)
         values = step_values(trainer, metrics, time.perf_counter() - started)
         if step == start_step + 1:
-          values.update(compile_seconds=compile_seconds, parameters=parameter_count(model_config))
+          values.update(compile_seconds=compile_seconds, parameters=parameter_count(model_config),
+                        restore_seconds=restore_seconds,
+                        time_to_first_step_seconds=process_age_seconds())
+          log.info("first step done %.1f s after the process started: restore or init %.1f s, "
+                   "compile %.1f s, first batch + step %.1f s (compilation cache: %s)",
+                   values["time_to_first_step_seconds"], restore_seconds, compile_seconds,
+                   values["step_seconds"], cache_dir or "off")
         final = step == train_steps
         if validation is not None and (step % eval_every == 0 or final):
           values["validation_loss"] = trainer.validation_loss(state.params, validation)
         values.update(run_hooks(hooks, HookContext(step, state.params, model_config, model_dir,
                                                    tokenizer_path, final)))
         if step % log_every == 0 or final or "validation_loss" in values:
+          values.update(provenance.batch_provenance(
+              batch_index, batch_size, provenance.global_row_digests(digests)))
           record = writer.write(step, values)
         bar.advance(metrics, values["tokens_per_second"])
         if save(checkpointer, step, state, dict(meta, data_position=data_position), final):
