@@ -39,6 +39,7 @@ def summarise(table: pa.Table) -> dict:
     by_stage[stage]["bytes_out"] += out_size
     by_language[language][stage if decision == "removed" else decision] += 1
     by_language[language]["input"] += 1
+    by_language[language]["bytes_removed"] += size - out_size
     if cluster is not None:
       clusters[cluster] += 1
     if stage == "decontamination":
@@ -108,10 +109,10 @@ def write(root: str, summary: dict, manifest: dict) -> None:
   lines += _table(["stage", "removed", "redacted", "kept", "MB removed"], rows)
   lines += ["", "## By language (documents)", ""]
   columns = ["input"] + list(STAGES) + ["redacted", "kept"]
-  rows = [[language] + [c.get(k, 0) for k in columns]
+  rows = [[language] + [c.get(k, 0) for k in columns] + [f"{c.get('bytes_removed', 0) / 1e6:.2f}"]
           for language, c in summary["by_language"].items()]
   lines += _table(["language"] + [c if c in ("input", "redacted", "kept") else f"−{c}"
-                                  for c in columns], rows)
+                                  for c in columns] + ["MB removed"], rows)
   lines += ["", "## Near-duplicate clusters", "",
             f"Clusters of two or more documents, by size ({near['bands']} bands x "
             f"{near['rows']} rows, keep = {near['keep']}):", ""]
