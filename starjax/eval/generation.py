@@ -110,8 +110,7 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   started = time.monotonic()
   with open(out_path, "a") as out:
-    for start in range(0, len(work), settings.batch_size):
-      batch = work[start:start + settings.batch_size]
+    for start, batch in problem_batches(work, settings.batch_size):
       longest = max(len(ids) for _, ids in batch)
       budget = (min(benchmark.language.max_new_tokens, context - longest) if fim
                 else min(settings.max_length, context) - longest)
@@ -138,6 +137,26 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
     logging.info("%s: %d samples in %.1f s (%.2f samples/s)", benchmark.name, len(work), seconds,
                  speed["samples_per_second"])
   return out_path
+
+
+def problem_batches(work: list, batch_size: int) -> list[tuple[int, list]]:
+  """(index of its first item, batch) of the (task_id, prompt ids) work list: each batch holds
+  samples of one problem only, so the decoder prefills its prompt once (shared across the
+  batch); a problem's samples are split into equal batches of at most batch_size (50 at 16 →
+  12, 13, 12, 13). The work list is in prompt-length order, so nearby batches share compiled
+  shapes."""
+  batches, start = [], 0
+  while start < len(work):
+    end = start
+    while end < len(work) and work[end][0] == work[start][0]:
+      end += 1
+    count = -(-(end - start) // batch_size)
+    for i in range(count):
+      lo = start + (end - start) * i // count
+      hi = start + (end - start) * (i + 1) // count
+      batches.append((lo, work[lo:hi]))
+    start = end
+  return batches
 
 
 def generate_and_score(generator: Generator, benchmark: Benchmark, out_dir: str,

@@ -77,6 +77,9 @@ class TokenGenerator:
     self._prefill = jax.jit(self._prefill_fn, static_argnames=("cache_len", "max_new_tokens",
                                                                "greedy", "use_top_k",
                                                                "use_top_p"))
+    self._prefill_shared = jax.jit(self._prefill_shared_fn,
+                                   static_argnames=("cache_len", "max_new_tokens", "greedy",
+                                                    "use_top_k", "use_top_p"))
     self._decode = jax.jit(self._decode_fn, static_argnames=("greedy", "use_top_k",
                                                              "use_top_p"),
                            donate_argnames=("state",))
@@ -142,6 +145,26 @@ class TokenGenerator:
                        position=positions[:, -1] + 1, done=done, output=output,
                        count=jnp.int32(1), limit=limit, key=key)
 
+  def _prefill_shared_fn(self, params, tokens, segment_ids, rows, key, limit, temperature, top_k,
+                         top_p, *, cache_len, max_new_tokens, greedy, use_top_k, use_top_p):
+    """_prefill_fn over the distinct prompts only [u, p], then each of the b output rows takes
+    the cache and last logits of its prompt (rows: int32 [b] → prompt index) and samples its
+    own first token: n samples of one prompt cost one prefill."""
+    positions = jnp.maximum(jnp.cumsum(segment_ids, axis=1) - 1, 0).astype(jnp.int32)
+    cache = KVCache.zeros(self.config, tokens.shape[0], cache_len)
+    model, layers = self._model(params)
+    logits, cache = model.decode(tokens, positions, cache, jnp.int32(0), layers,
+                                 segment_ids=segment_ids)
+    cache = jax.tree.map(lambda x: x[rows], cache)
+    key, step_key = jax.random.split(key)
+    first = sample_tokens(logits[rows, -1], step_key, temperature, top_k, top_p, greedy=greedy,
+                          use_top_k=use_top_k, use_top_p=use_top_p)
+    output = jnp.full((rows.shape[0], max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
+    done = (first == self.eos_id) | (limit <= 1)
+    return DecodeState(cache=cache, index=jnp.int32(tokens.shape[1]), token=first,
+                       position=positions[rows, -1] + 1, done=done, output=output,
+                       count=jnp.int32(1), limit=limit, key=key)
+
   def _decode_fn(self, params, state: DecodeState, steps, temperature, top_k, top_p, *,
                  greedy, use_top_k, use_top_p):
     model, layers = self._model(params)
@@ -190,9 +213,12 @@ class TokenGenerator:
     self.check_lengths(prompts, sampling.max_new_tokens)
     b = len(prompts)
     p = _bucket(max(len(x) for x in prompts), self.prompt_bucket)
-    tokens = np.zeros((b, p), np.int32)
-    segments = np.zeros((b, p), np.int32)
-    for row, prompt in enumerate(prompts):
+    # A prompt that several rows share (n samples of one problem) is prefilled once.
+    distinct = list(dict.fromkeys(tuple(prompt) for prompt in prompts))
+    shared = len(distinct) < b
+    tokens = np.zeros((len(distinct) if shared else b, p), np.int32)
+    segments = np.zeros_like(tokens)
+    for row, prompt in enumerate(distinct if shared else prompts):
       tokens[row, p - len(prompt):] = prompt
       segments[row, p - len(prompt):] = 1
     max_new = sampling.max_new_tokens
@@ -204,9 +230,17 @@ class TokenGenerator:
     dynamic = (jnp.float32(sampling.temperature), jnp.int32(sampling.top_k),
                jnp.float32(sampling.top_p))
     with self._sharding_context():
-      state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
-                            jax.random.key(sampling.seed), jnp.int32(max_new), *dynamic,
-                            cache_len=p + buffer, max_new_tokens=buffer, **static)
+      if shared:
+        index = {prompt: i for i, prompt in enumerate(distinct)}
+        rows = jnp.asarray([index[tuple(prompt)] for prompt in prompts], jnp.int32)
+        state = self._prefill_shared(self.params, jnp.asarray(tokens), jnp.asarray(segments),
+                                     rows, jax.random.key(sampling.seed), jnp.int32(max_new),
+                                     *dynamic, cache_len=p + buffer, max_new_tokens=buffer,
+                                     **static)
+      else:
+        state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
+                              jax.random.key(sampling.seed), jnp.int32(max_new), *dynamic,
+                              cache_len=p + buffer, max_new_tokens=buffer, **static)
       stopped = np.zeros(b, bool)
       while True:
         count = int(state.count)
