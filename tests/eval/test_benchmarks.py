@@ -56,9 +56,11 @@ def test_unknown_benchmark_lists_the_known_names():
 
 
 def test_every_multiple_language_is_named():
-  names = benchmark_names()
+  names = benchmarks.left_to_right_names()
   assert names[0] == "humaneval"
   assert {f"multiple-{ext}" for ext in LANGUAGE_MODULES if ext != "py"} == set(names[1:])
+  assert set(benchmark_names()) == set(names) | {"humaneval-infill-single", "humaneval-infill-multi",
+                                                 "humaneval-infill-random", "fim-exact-line"}
 
 
 class HalfPython(Python):
