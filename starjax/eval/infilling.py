@@ -153,8 +153,9 @@ def stratified_task_ids(problems: dict[str, Problem], count: int) -> list[str]:
   """`count` task ids spread over every HumanEval problem: round-robin over the problems,
   taking each problem's tasks at evenly spaced positions. Deterministic; in task order."""
   by_problem: dict[str, list[str]] = {}
-  for task_id in problems:
-    by_problem.setdefault(task_id.split("/")[2], []).append(task_id)
+  for task_id in problems:  # 'SingleLineInfilling/HumanEval/12/L3' → problem '12'
+    parts = task_id.split("/")
+    by_problem.setdefault(parts[2] if len(parts) > 2 else task_id, []).append(task_id)
   groups = list(by_problem.values())
   quota = [0] * len(groups)
   left = min(count, len(problems))
