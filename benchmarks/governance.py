@@ -70,6 +70,7 @@ def main() -> int:
   from starjax.data.governance import (attribution, index_build,  # pylint: disable=import-outside-toplevel
                                        index_dir, membership)
   root = args.input or local_corpus.corpus_dir(config.data_paths().cache_dir)
+  load_before = os.getloadavg()[0]
   if not args.reuse:
     wall, cpu = time.perf_counter(), cpu_seconds()
     manifest = index_build.build_index(root, args.output, index_build.index_options(),
@@ -114,7 +115,9 @@ def main() -> int:
       f"On {os.path.basename(root.rstrip('/'))} ({manifest['num_documents']:,} documents, "
       f"{mb:,.1f} MB of text, {len(manifest['languages'])} languages), "
       f"{datetime.date.today().isoformat()}, {platform.machine()} {os.cpu_count()} CPU cores, "
-      f"load average before the run {os.getloadavg()[0]:.1f}. Beam options: "
+      f"load average {load_before:.1f} before the run and {os.getloadavg()[0]:.1f} after it "
+      f"(other work on the machine inflates wall times and latencies; CPU-seconds less so). "
+      f"Beam options: "
       f"{' '.join(manifest['beam_options']) or '(DirectRunner defaults)'}.", "",
       "| measurement | result |", "|---|---|"]
   if build is None:

@@ -66,6 +66,7 @@ def index_options(false_positive_rate: float = 0.001, search_shards: int = 1,
 
 
 _SIZING_MARGIN = 0.7
+_INSERT_BATCH = 200_000
 
 
 def filter_shape(num_chunks: int, options: IndexOptions) -> membership.FilterShape:
@@ -90,18 +91,25 @@ def _pipeline_stages(beam):
   """The DoFns and CombineFns, defined once Beam is imported (it is imported only to build)."""
 
   class InsertChunks(beam.DoFn):
-    """Hashes each document's chunks into one bit array per bundle."""
+    """Hashes each document's chunks into one bit array per bundle (inserted in batches of
+    _INSERT_BATCH chunks: the bit updates are vectorised per batch)."""
 
     def start_bundle(self):
       self._bloom = None
+      self._pending = []
 
     def process(self, document, shape):
       if self._bloom is None:
         self._bloom = membership.BloomFilter(shape)
-      self._bloom.add(membership.training_chunks(document.content))
+      self._pending += membership.training_chunks(document.content)
+      if len(self._pending) >= _INSERT_BATCH:
+        self._bloom.add(self._pending)
+        self._pending = []
 
     def finish_bundle(self):
       if self._bloom is not None:
+        self._bloom.add(self._pending)
+        self._pending = []
         from apache_beam.transforms import window  # pylint: disable=import-outside-toplevel
         from apache_beam.utils.windowed_value import WindowedValue  # pylint: disable=import-outside-toplevel
         yield WindowedValue(self._bloom.bits, window.GlobalWindow().max_timestamp(),

@@ -56,8 +56,9 @@ def normalize(text: str) -> tuple[str, np.ndarray]:
 
 
 def normalize_text(text: str) -> str:
-  """normalize() without the offsets (for substring checks)."""
-  return _WHITESPACE.sub(" ", text).strip()
+  """normalize() without the offsets. str.split() splits on the characters `\\s` matches
+  (str.isspace) and is ~10x faster than the regular expression."""
+  return " ".join(text.split())
 
 
 def training_chunks(text: str) -> list[str]:
@@ -132,9 +133,15 @@ class BloomFilter:
     self.add_hashes(*chunk_hashes(chunks))
 
   def add_hashes(self, h1: np.ndarray, h2: np.ndarray) -> None:
-    positions = self._positions(h1, h2).ravel()
-    np.bitwise_or.at(self.bits, (positions >> np.uint64(3)).astype(np.int64),
-                     (np.uint8(1) << (positions & np.uint64(7)).astype(np.uint8)))
+    if not len(h1):
+      return
+    # Sorted positions, their bit masks OR-ed per byte: one fancy-indexed update instead of
+    # ufunc.at's element-wise loop (several times faster on large batches; np.unique is slow).
+    positions = np.sort(self._positions(h1, h2).ravel())
+    byte = (positions >> np.uint64(3)).astype(np.int64)
+    masks = np.uint8(1) << (positions & np.uint64(7)).astype(np.uint8)
+    starts = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
+    self.bits[byte[starts]] |= np.bitwise_or.reduceat(masks, starts)
 
   def contains(self, chunks: Sequence[str]) -> np.ndarray:
     """bool [len(chunks)]: whether each chunk may be in the filter."""
