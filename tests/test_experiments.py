@@ -63,3 +63,23 @@ def test_quickstart_trains_the_tiny_model_on_local_code():
   assert gin_config.macro_value("MIXTURE_OR_TASK_NAME") == "local_code"
   assert model.num_kv_heads == 1 and model.position_embedding == "learned"
   assert info["parameters"] < 10_000_000
+
+
+STARCODER2 = {
+    "experiments/starcoder2_3b.gin": 3_030_371_328,
+    "experiments/starcoder2_7b.gin": 7_173_923_840,
+    "experiments/starcoder2_15b.gin": 15_957_889_024,
+}
+
+
+@pytest.mark.parametrize("path,parameters", sorted(STARCODER2.items()))
+def test_starcoder2_recipes_follow_the_published_settings(path, parameters):
+  info, optimizer, model = load(path)
+  assert info["parameters"] == parameters
+  assert gin_config.macro_value("SEQ_LEN") == model.max_seq_len == 16384
+  assert (model.position_embedding, model.sliding_window) == ("rope", 4096)
+  assert 1 < model.num_kv_heads < model.num_heads  # grouped-query attention
+  assert (optimizer.peak_learning_rate, optimizer.warmup_steps,
+          optimizer.final_learning_rate_fraction) == (3e-4, 1000, 0.1)
+  assert model.attention_impl == "chunked"  # 16K scores never materialised whole
+  assert gin.query_parameter("MeshConfig.topology")  # `info --aot` compiles for its slice
