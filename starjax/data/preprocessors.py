@@ -10,13 +10,37 @@ is deterministic given the seed passed to `get_dataset`. FIM splits at *characte
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import seqio
 import tensorflow as tf
 
 from starjax.data import tokenizer as tokenizer_lib
-from starjax.tokens import FILENAME, GH_STARS, REPONAME, fim_parts
+from starjax.tokens import FILE_SEP, FILENAME, GH_STARS, REPONAME, SPECIAL_TOKENS, fim_parts
+
+# A document's own text may hold special-token strings (`<|endoftext|>` in a tokenizer's source,
+# `<fim_prefix>` in an editor plugin). add_metadata puts TEXT_MARK (U+10FFFE, a Unicode
+# noncharacter, reserved for internal use) after the `<` of each, in the content and in the
+# repository/path fields; tokenize_with_eos encodes the text between marks separately and drops
+# the marks. So such strings become ordinary tokens, and control-token ids appear only where the
+# pipeline put them (metadata, FIM, EOS). Inference does not mark: prompts keep them.
+TEXT_MARK = "\U0010fffe"
+_LITERAL_SPECIAL = "<(" + "|".join(re.escape(t[1:]) for t in SPECIAL_TOKENS + (FILE_SEP,)) + ")"
+
+
+def mark_special_tokens(text: tf.Tensor) -> tf.Tensor:
+  """String tensor with TEXT_MARK after the `<` of every special-token string it contains."""
+  return tf.strings.regex_replace(text, _LITERAL_SPECIAL, "<" + TEXT_MARK + r"\1")
+
+
+def encode_marked(vocabulary, texts: list[str]) -> list[list[int]]:
+  """Token ids of each text, the pieces between TEXT_MARKs encoded separately (marks dropped)."""
+  if not any(TEXT_MARK in t for t in texts):
+    return vocabulary.encode_batch(texts)
+  pieces = [t.split(TEXT_MARK) for t in texts]
+  ids = iter(vocabulary.encode_batch([p for ps in pieces for p in ps]))
+  return [list(itertools.chain.from_iterable(next(ids) for _ in ps)) for ps in pieces]
 
 
 
@@ -35,16 +59,17 @@ def stars_bucket(stars: tf.Tensor) -> tf.Tensor:
 @seqio.map_over_dataset(num_seeds=1)
 def add_metadata(features, seed, metadata_rate: float = 0.2):
   """`content` → `text` with `<reponame>repo`, `<filename>path`, `<gh_stars>bucket` prepended,
-  each independently with probability `metadata_rate`, then a newline if anything was added."""
+  each independently with probability `metadata_rate`, then a newline if anything was added.
+  Special-token strings inside the fields and the content are marked (see TEXT_MARK)."""
   keep = tf.random.stateless_uniform([3], seed=seed) < metadata_rate
   fields = [
-      tf.strings.join([REPONAME, features["max_stars_repo_name"]]),
-      tf.strings.join([FILENAME, features["max_stars_repo_path"]]),
+      tf.strings.join([REPONAME, mark_special_tokens(features["max_stars_repo_name"])]),
+      tf.strings.join([FILENAME, mark_special_tokens(features["max_stars_repo_path"])]),
       tf.strings.join([GH_STARS, stars_bucket(features["max_stars_count"])]),
   ]
   header = tf.strings.join([tf.where(keep[i], fields[i], "") for i in range(3)])
   newline = tf.where(tf.strings.length(header) > 0, "\n", "")
-  return {"text": tf.strings.join([header, newline, features["content"]])}
+  return {"text": tf.strings.join([header, newline, mark_special_tokens(features["content"])])}
 
 
 @seqio.map_over_dataset(num_seeds=1)
@@ -89,7 +114,7 @@ def tokenize_with_eos(dataset: tf.data.Dataset, output_features, sequence_length
   eos = [tokenizer_lib.EOS_ID]
 
   def encode(texts: np.ndarray):
-    ids = vocabulary.encode_batch([t.decode("utf-8") for t in texts])
+    ids = encode_marked(vocabulary, [t.decode("utf-8") for t in texts])
     flat = np.fromiter(itertools.chain.from_iterable(x + eos for x in ids), np.int32)
     lengths = []
     for x in ids:
