@@ -243,3 +243,15 @@ def test_an_interrupted_run_leaves_no_output(corpus, tmp_path, monkeypatch):
     cli.prepare(corpus[0], str(output), None, IN_MEMORY)
   assert not output.exists()  # only the hidden staging directory, which the next run clears
   assert os.path.isdir(commit.staging_dir(str(output)))
+
+
+@pytest.mark.slow
+def test_a_stack_task_trains_from_the_prepared_output(prepared, stack_tokenizer, tmp_path):
+  from starjax.data import loader, tasks
+  from tests.data.conftest import bind
+  output, _ = prepared
+  bind(f"data_paths.cache_dir='{tmp_path}'", f"data_paths.stack_dir='{output}'",
+       f"data_paths.stack_tokenizer='{stack_tokenizer}'", "stack_splits.validation_fraction=0.2")
+  assert "stack_python" in tasks.register_tasks()
+  batch = next(loader.train_batches("stack_python", seq_len=64, batch_size=2))
+  assert (batch["decoder_segment_ids"] > 0).sum() > 64
