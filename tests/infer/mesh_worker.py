@@ -28,7 +28,7 @@ def main(model_dir: str, out: str) -> None:
   query = sharded.tokens.params["blocks"][0]["attn"]["query"]["kernel"]
   report = {
       "devices": jax.device_count(),
-      "query_spec": str(query.sharding.spec),
+      "query_spec": spec_text(query.sharding.spec),
       "query_devices": len(query.sharding.device_set),
       "complete_equal": ([c.tokens for c in single.complete(PROMPTS, sampling)]
                          == [c.tokens for c in sharded.complete(PROMPTS, sampling)]),
@@ -38,7 +38,7 @@ def main(model_dir: str, out: str) -> None:
   }
   with sharded.tokens._sharding_context():  # pylint: disable=protected-access
     cache = jax.jit(lambda: _cache(sharded))()
-  report["cache_spec"] = str(cache.key[0].sharding.spec)
+  report["cache_spec"] = spec_text(cache.key[0].sharding.spec)
   # The command line on the same mesh: eval's greedy samples equal one device's.
   samples = {}
   for name, mesh in (("single", []), ("mesh", ["--gin_file=gin/mesh/cpu_sim8.gin"])):
@@ -49,6 +49,14 @@ def main(model_dir: str, out: str) -> None:
       samples[name] = sorted(f.read().splitlines())
   report["eval_equal"] = samples["single"] == samples["mesh"]
   print(json.dumps(report))
+
+
+def spec_text(spec) -> str:
+  """A PartitionSpec as text without trailing replicated dimensions (which print either way)."""
+  parts = list(spec)
+  while parts and parts[-1] is None:
+    parts.pop()
+  return repr(tuple(parts))
 
 
 def _cache(generator):

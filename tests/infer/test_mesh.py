@@ -31,10 +31,10 @@ def mesh_report(tmp_path_factory, tokenizer_path):
 @pytest.mark.slow
 def test_parameters_and_cache_are_sharded_by_the_logical_axis_rules(mesh_report):
   assert mesh_report["devices"] == 8
-  assert mesh_report["query_spec"] == "P('fsdp', 'tensor', None)"
+  assert mesh_report["query_spec"] == "('fsdp', 'tensor')"
   assert mesh_report["query_devices"] == 8
   # cache [batch, length, kv_heads, head_dim]: batch over data × fsdp, kv heads over tensor
-  assert mesh_report["cache_spec"] == "P(('data', 'fsdp'), None, 'tensor', None)"
+  assert mesh_report["cache_spec"] == "(('data', 'fsdp'), None, 'tensor')"
 
 
 @pytest.mark.slow
