@@ -118,7 +118,8 @@ class Matcher:
     return len(self.strings) - self.skipped
 
   def first_hit(self, text: str) -> Optional[Hit]:
-    """The first (in registry order) benchmark string found in `text`, or None."""
+    """The smallest (benchmark, task_id, field) string found in `text`, exact hits first;
+    None if there is none."""
     norm = normalise(text)
     found: list[BenchmarkString] = []
     probes = self._probes
