@@ -45,6 +45,7 @@ def llamacpp_params(service: Service, body: dict, prompt_len: int,
       seed=field(body, "seed", int, 0) & 0xFFFFFFFF,
       stop=stop_list(body.get("stop")) + tuple(extra_stops),
       single_line=field(body, "single_line", bool, False),
+      ignore_eos=field(body, "ignore_eos", bool, False),
       timeout_s=timeout_ms / 1000 if timeout_ms else None)
 
 

@@ -66,10 +66,18 @@ def openai_params(body: dict, *, default_max_tokens: int | None,
   seed = field(body, "seed", int)
   if seed is not None:
     changes["seed"] = seed & 0xFFFFFFFF
-  for name in ("single_line",):
+  for name in ("single_line", "ignore_eos"):
     value = field(body, name, bool)
     if value is not None:
       changes[name] = value
+  # vLLM's extra sampling fields (the playground sends repetition_penalty).
+  penalty = field(body, "repetition_penalty", float, check=lambda x: x > 0,
+                  what="must be positive")
+  if penalty is not None:
+    changes["repetition_penalty"] = penalty
+  top_k = field(body, "top_k", int, check=lambda k: k >= -1, what="must be >= -1")
+  if top_k is not None and changes.get("temperature", base.temperature) > 0:
+    changes["top_k"] = max(top_k, 0)
   timeout_ms = field(body, "timeout_ms", float, check=lambda x: x > 0, what="must be positive")
   if timeout_ms is not None:
     changes["timeout_s"] = timeout_ms / 1000

@@ -9,7 +9,8 @@ InferenceClient and the BigCode playground speak.
 Parameters follow TGI (unknown ones are accepted and ignored, never a 400): max_new_tokens,
 temperature, top_k, top_p, do_sample, seed, stop, repetition_penalty, return_full_text,
 details, decoder_input_details, truncate, top_n_tokens; and starjax's own: single_line (stop at
-the first newline) and timeout_ms (a deadline: finish_reason "time"). As in TGI, sampling is on
+the first newline), timeout_ms (a deadline: finish_reason "time") and ignore_eos (as in vLLM
+and llama.cpp: fixed-length generations for benchmarks). As in TGI, sampling is on
 when do_sample is true or any of temperature / top_k / top_p changes the distribution.
 Stop sequences are cut from generated_text.
 """
@@ -99,6 +100,7 @@ def hf_params(p: dict, *, default_max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
       repetition_penalty=repetition,
       seed=field(p, "seed", int, 0, check=lambda s: s >= 0, what="must be >= 0"),
       stop=stops + tuple(extra_stops), single_line=field(p, "single_line", bool, False),
+      ignore_eos=field(p, "ignore_eos", bool, False),
       timeout_s=timeout_ms / 1000 if timeout_ms else None)
 
 

@@ -71,13 +71,22 @@ def main(command: str, argv: list[str]) -> int:
   config = uvicorn.Config(deferred, host=args.host, port=args.port, lifespan="off",
                           log_level="warning", timeout_graceful_shutdown=args.drain_seconds)
   server = DrainingServer(config, deferred)
-  loader = threading.Thread(target=deferred.load, args=(args, mesh_config, buckets, server),
-                            name="starjax-load", daemon=True)
-  loader.start()
-  server.run()
-  deferred.shutdown()
-  if deferred.error is not None:
-    raise deferred.error
+  # The HTTP server runs on a thread of its own (answering 503 while loading); the model
+  # loads here, on the main thread, which also owns the signal handlers.
+  thread = threading.Thread(target=server.run, name="starjax-http", daemon=True)
+  previous = {sig: signal.signal(sig, server.drain) for sig in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    thread.start()
+    deferred.load(args, mesh_config, buckets, server, thread)
+    while thread.is_alive():
+      thread.join(timeout=0.2)
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+    deferred.shutdown()
+  if not server.started:
+    raise OSError(f"could not listen on {args.host}:{args.port} (in use?); pick another "
+                  f"--port")
   return 0
 
 
@@ -87,7 +96,6 @@ class DeferredApp:
   def __init__(self):
     self.app = None
     self.service = None
-    self.error: BaseException | None = None
 
   async def __call__(self, scope, receive, send):
     if self.app is not None:
@@ -100,22 +108,24 @@ class DeferredApp:
     await send({"type": "http.response.body", "body": body})
     return None
 
-  def load(self, args, mesh_config, buckets, server) -> None:
-    try:
-      self.service, self.app = build(args, mesh_config, buckets)
-      self.service.ready = True
-      while not server.started:
-        time.sleep(0.05)
-      url = f"http://{args.host}:{server.port}"
-      print(f"starjax serving {self.service.model_id} at {url} "
-            f"(playground: {url}/playground)", flush=True)
-      if args.ready_file:
-        with open(args.ready_file + ".tmp", "w") as f:
-          json.dump({"url": url, "pid": os.getpid()}, f)
-        os.replace(args.ready_file + ".tmp", args.ready_file)
-    except BaseException as e:  # pylint: disable=broad-except
-      self.error = e
-      server.should_exit = True
+  def load(self, args, mesh_config, buckets, server, thread) -> None:
+    """Builds the service; then prints the URL (and writes --ready_file) once listening."""
+    self.service, self.app = build(args, mesh_config, buckets)
+    self.service.ready = True
+    while not server.started:
+      if server.should_exit or not thread.is_alive():
+        return
+      time.sleep(0.05)
+    if server.should_exit:  # a signal while loading
+      self.service.draining = True
+      return
+    url = f"http://{args.host}:{server.port}"
+    print(f"starjax serving {self.service.model_id} at {url} (playground: {url}/playground)",
+          flush=True)
+    if args.ready_file:
+      with open(args.ready_file + ".tmp", "w") as f:
+        json.dump({"url": url, "pid": os.getpid()}, f)
+      os.replace(args.ready_file + ".tmp", args.ready_file)
 
   def shutdown(self) -> None:
     if self.service is not None:

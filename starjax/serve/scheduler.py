@@ -42,6 +42,7 @@ class GenerationParams:
   stop: tuple[str, ...] = ()
   single_line: bool = False         # stop at the first newline of the completion
   timeout_s: float | None = None    # deadline from arrival: finish_reason 'time'
+  ignore_eos: bool = False          # EOS is an ordinary token (fixed-length benchmarks)
 
 
 @dataclasses.dataclass
@@ -306,7 +307,7 @@ class Scheduler:
     active.ids.append(token)
     active.logprobs.append(logprob)
     reason, cut, end = None, None, None
-    if token == self.eos_id:
+    if token == self.eos_id and not active.request.params.ignore_eos:
       reason = EOS
       active.text += active.detok.flush()
     else:

@@ -21,6 +21,11 @@ from starjax.serve.scheduler import (ErrorEvent, FinishEvent, GenerationParams, 
                                      Scheduler)
 
 
+# How often a non-streaming request checks that its client is still there (a streaming
+# response notices at once: Starlette cancels it).
+DISCONNECT_POLL_S = 0.02
+
+
 class ValidationError(ValueError):
   """A request to fix (HTTP 422); the message names the field."""
 
@@ -158,16 +163,23 @@ class Service:
     is_disconnected (an async callable, e.g. Starlette's request.is_disconnected) and ends
     early, cancelling the request, when the client has gone."""
     events = self.generate(prompt_ids, params)
+    checked = time.monotonic()
     try:
       while True:
         step = asyncio.ensure_future(events.__anext__())
-        while not step.done():
-          await asyncio.wait([step], timeout=0.05)
-          if not step.done() and await is_disconnected():
-            step.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-              await step
-            return
+        while True:
+          await asyncio.wait([step], timeout=DISCONNECT_POLL_S)
+          # Tokens usually come faster than the poll interval: check by the clock, not only
+          # when the wait timed out.
+          if not step.done() or time.monotonic() - checked >= DISCONNECT_POLL_S:
+            checked = time.monotonic()
+            if await is_disconnected():
+              step.cancel()
+              with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await step
+              return
+          if step.done():
+            break
         try:
           event = step.result()
         except StopAsyncIteration:

@@ -5,9 +5,11 @@ import pytest
 from starjax.model import DecoderConfig
 from tests.conftest import write_model_dir
 
-# Like tests/infer's tiny model, with a context long enough for several buckets.
-TINY = DecoderConfig(vocab_size=512, num_layers=2, hidden_size=64, num_heads=4, num_kv_heads=1,
-                     mlp_dim=128, max_seq_len=256)
+# Like tests/infer's tiny model, with a context long enough for several buckets (and for
+# requests that outlast a client's disconnect) and the
+# tokenizer's vocabulary (every id it can generate decodes to text).
+TINY = DecoderConfig(vocab_size=400, num_layers=2, hidden_size=64, num_heads=4, num_kv_heads=1,
+                     mlp_dim=128, max_seq_len=1024)
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +24,7 @@ def generator(model_dir):
 
 
 SLOTS = 4
-BUCKETS = (16, 64, 256)
+BUCKETS = (16, 64, 256)  # and the context, 1024
 
 
 @pytest.fixture(scope="session")
