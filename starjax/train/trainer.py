@@ -29,6 +29,7 @@ from starjax import sharding
 from starjax.model import DecoderConfig, abstract_decoder, create_decoder
 from starjax.model.flops import flops_per_token, parameter_count
 from starjax.train import hardware
+from starjax.train.compilation_cache import compilation_cache, process_age_seconds
 from starjax.model_dir import (CheckpointConfig, Checkpointer, ModelDirError, check_compatible,
                                install_tokenizer, json_safe, tokenizer_path)
 from starjax.train.hooks import HookContext, TrainHook, run_hooks
@@ -218,6 +219,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
   fine-tuning. tokenizer_source: name → tokenizer.json of the data, installed in MODEL_DIR.
   allow_data_change: resume even if the data fingerprint recorded in the checkpoint changed.
   """
+  cache_dir = compilation_cache()  # before anything compiles: a restart reads executables back
   model_config = model_config or DecoderConfig()
   trainer = Trainer(model_config, train_steps=train_steps, batch_size=batch_size,
                     seq_len=seq_len, mesh_config=mesh_config,
@@ -225,7 +227,9 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
   checkpointer = open_checkpoints(model_dir, checkpoint_config, model_config)
   latest = checkpointer.latest_step()
   tokenizer = tokenizer_source(mixture_or_task_name) if tokenizer_source else None  # data first
+  restore_started = time.perf_counter()
   state, data_position = restore_or_init(trainer, checkpointer, init_params_from)
+  restore_seconds = time.perf_counter() - restore_started
   start_step = int(jax.device_get(state.step))
   fingerprint = provenance.data_fingerprint(batch_source, mixture_or_task_name, seq_len=seq_len,
                                             global_batch_size=batch_size, seed=seed)
@@ -267,7 +271,13 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
         check_finite(metrics, step, trainer.optimizer_config, last_saved)
         values = step_values(trainer, metrics, time.perf_counter() - started)
         if step == start_step + 1:
-          values.update(compile_seconds=compile_seconds, parameters=parameter_count(model_config))
+          values.update(compile_seconds=compile_seconds, parameters=parameter_count(model_config),
+                        restore_seconds=restore_seconds,
+                        time_to_first_step_seconds=process_age_seconds())
+          log.info("first step done %.1f s after the process started: restore or init %.1f s, "
+                   "compile %.1f s, first batch + step %.1f s (compilation cache: %s)",
+                   values["time_to_first_step_seconds"], restore_seconds, compile_seconds,
+                   values["step_seconds"], cache_dir or "off")
         final = step == train_steps
         if validation is not None and (step % eval_every == 0 or final):
           values["validation_loss"] = trainer.validation_loss(state.params, validation)
