@@ -49,6 +49,8 @@ def test_two_processes_train_like_one(trained_dir, tmp_path):
   two = read_metrics(model_dir)
   one = read_metrics(trained_dir)
   assert [r["step"] for r in two] == [r["step"] for r in one]
+  # each process fed its own rows, yet the logged global batches are the one-process ones
+  assert [r["batch_hash"] for r in two] == [r["batch_hash"] for r in one]
   np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=1e-5)
   np.testing.assert_allclose([r["validation_loss"] for r in two if "validation_loss" in r],
                              [r["validation_loss"] for r in one if "validation_loss" in r],
