@@ -88,8 +88,8 @@ def add_model_flags(parser_: argparse.ArgumentParser) -> None:
 
 def require_one_model(args) -> None:
   if bool(getattr(args, "model_dir", None)) == bool(getattr(args, "hf_dir", None)):
-    raise UsageError("give exactly one of --model_dir=DIR (a starjax run) or --hf_dir=DIR "
-                     "(a Hugging Face model directory)")
+    raise UsageError("give exactly one of --model_dir or --hf_dir (--model_dir=DIR: a starjax "
+                     "run; --hf_dir=DIR: a Hugging Face model directory)")
 
 
 def add_sampling_flags(parser_: argparse.ArgumentParser, *, max_new_tokens: int = 128,
