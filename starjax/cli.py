@@ -197,6 +197,7 @@ def run(command: str, main: Callable[[str, list[str]], int | None], argv: list[s
   finally:
     if previous is not None:
       signal.signal(signal.SIGTERM, previous)
+    gin.clear_config()  # nothing locked or bound outlives the command (later imports register)
 
 
 def _raise_terminated(signum, frame):
