@@ -7,7 +7,7 @@ save_pretrained for transformers. Both servers run in their own processes; this 
 the load generator (asyncio + httpx, SSE streams):
 
   closed loop   C clients, each sending its next request when the last one ends: prompts of
-                16–384 tokens (standard-library code), 32–128 new tokens (ignore_eos)
+                16–320 tokens (standard-library code), 32–128 new tokens (ignore_eos)
   poisson       open loop, exponential inter-arrival times at --rate requests/s
   editor        FIM bursts: a file typed a few characters at a time; every keystroke cancels
                 the previous request (the stream is closed) and sends the next, whose prompt
@@ -115,7 +115,9 @@ def peer_server(model: str, port: int) -> None:
   async def generate_stream(request: Request):
     body = await request.json()
     n = body["parameters"]["max_new_tokens"]
-    ids = torch.tensor([tokenizer.encode(body["inputs"])])
+    keep = body["parameters"].get("truncate")
+    ids = torch.tensor([tokenizer.encode(body["inputs"])[-keep:] if keep else
+                        tokenizer.encode(body["inputs"])])
     loop, queue = asyncio.get_running_loop(), asyncio.Queue()
 
     def run():
@@ -162,13 +164,13 @@ def start(command: list[str], url: str, timeout: float = 900) -> subprocess.Pope
 
 
 def workload(n: int, seed: int) -> list[tuple[str, int]]:
-  """n (prompt text, new tokens) pairs: code of 16–384 tokens (~3.5 chars each)."""
+  """n (prompt text, new tokens) pairs: code of 16–320 tokens (~3.5 chars each)."""
   rng = random.Random(seed)
   texts = [t for t in stdlib_texts() if len(t) > 2000]
   jobs = []
   for _ in range(n):
     text = rng.choice(texts)
-    chars = int(rng.choice([16, 32, 64, 128, 256, 384]) * 3.5)
+    chars = int(rng.choice([16, 32, 64, 128, 256, 320]) * 3.5)
     start = rng.randrange(0, len(text) - chars)
     jobs.append((text[start:start + chars], rng.choice([32, 64, 128])))
   return jobs
@@ -178,7 +180,9 @@ async def stream_one(client, url: str, prompt: str, new_tokens: int) -> dict:
   """One TGI /generate_stream request: its TTFT, latency and tokens."""
   start = time.perf_counter()
   first, tokens, cached = None, 0, None
-  body = {"inputs": prompt, "parameters": {"max_new_tokens": new_tokens, "ignore_eos": True}}
+  # truncate (TGI's: keep the last N prompt tokens) keeps prompt + new tokens in the context.
+  body = {"inputs": prompt, "parameters": {"max_new_tokens": new_tokens, "ignore_eos": True,
+                                           "truncate": 512 - new_tokens - 1}}
   async with client.stream("POST", f"{url}/generate_stream", json=body) as response:
     response.raise_for_status()
     async for line in response.aiter_lines():
@@ -252,8 +256,8 @@ async def editor(url: str, keystrokes: int, seed: int, interval: float = 0.08) -
   import httpx  # pylint: disable=import-outside-toplevel
   rng = random.Random(seed)
   text = next(t for t in stdlib_texts() if len(t) > 6000)
-  cut = 1500
-  prefix_start, suffix = text[:cut], text[cut:cut + 600]
+  cut = 700  # prefix + suffix ≈ 300 tokens of the bench model's 512
+  prefix_start, suffix = text[:cut], text[cut:cut + 300]
   typed = text[cut:cut + 4 * keystrokes]
   wasted0, generated0 = (metric(url, "starjax_wasted_tokens_total"),
                          metric(url, "starjax_generated_tokens_total"))
