@@ -227,20 +227,15 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
   checkpointer = open_checkpoints(model_dir, checkpoint_config, model_config)
   latest = checkpointer.latest_step()
   tokenizer = tokenizer_source(mixture_or_task_name) if tokenizer_source else None  # data first
-  restore_started = time.perf_counter()
-  state, data_position = restore_or_init(trainer, checkpointer, init_params_from)
-  restore_seconds = time.perf_counter() - restore_started
-  start_step = int(jax.device_get(state.step))
   fingerprint = provenance.data_fingerprint(batch_source, mixture_or_task_name, seq_len=seq_len,
                                             global_batch_size=batch_size, seed=seed)
-  if latest is not None:
-    provenance.check_resume(checkpointer.restore_meta(latest), fingerprint,
-                            allow_data_change=allow_data_change)
+  restore_started = time.perf_counter()
+  state, data_position = restore_or_init(trainer, checkpointer, init_params_from, fingerprint,
+                                         allow_data_change)
+  restore_seconds = time.perf_counter() - restore_started
+  start_step = int(jax.device_get(state.step))
   tokenizer_path = install_run_files(model_dir, tokenizer, model_config)
-  meta = {"model_config": model_config.to_json(), "mixture_or_task_name": mixture_or_task_name,
-          "batch_size": batch_size, "seq_len": seq_len, "seed": seed,
-          "starjax_version": starjax.__version__, **({"tokenizer": tokenizer} if tokenizer else {}),
-          **({"data_fingerprint": fingerprint} if fingerprint else {})}
+  meta = run_meta(trainer, mixture_or_task_name, tokenizer, fingerprint)
   writer = MetricsWriter(model_dir, resume_step=start_step, is_writer=jax.process_index() == 0)
   if start_step >= train_steps:
     log.info("MODEL_DIR %s is already at step %d >= TRAIN_STEPS=%d", model_dir, start_step,
@@ -271,13 +266,8 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
         check_finite(metrics, step, trainer.optimizer_config, last_saved)
         values = step_values(trainer, metrics, time.perf_counter() - started)
         if step == start_step + 1:
-          values.update(compile_seconds=compile_seconds, parameters=parameter_count(model_config),
-                        restore_seconds=restore_seconds,
-                        time_to_first_step_seconds=process_age_seconds())
-          log.info("first step done %.1f s after the process started: restore or init %.1f s, "
-                   "compile %.1f s, first batch + step %.1f s (compilation cache: %s)",
-                   values["time_to_first_step_seconds"], restore_seconds, compile_seconds,
-                   values["step_seconds"], cache_dir or "off")
+          values.update(first_step_values(trainer, values, restore_seconds, compile_seconds,
+                                          cache_dir))
         final = step == train_steps
         if validation is not None and (step % eval_every == 0 or final):
           values["validation_loss"] = trainer.validation_loss(state.params, validation)
@@ -312,12 +302,16 @@ def open_checkpoints(model_dir: str, config: CheckpointConfig | None,
   return checkpointer
 
 
-def restore_or_init(trainer: Trainer, checkpointer: Checkpointer,
-                    init_params_from: str | None) -> tuple[TrainState, int]:
-  """(state, data position): the newest checkpoint's, else fresh (parameters from
-  init_params_from's newest checkpoint when given)."""
+def restore_or_init(trainer: Trainer, checkpointer: Checkpointer, init_params_from: str | None,
+                    fingerprint: dict | None = None, allow_data_change: bool = False
+                    ) -> tuple[TrainState, int]:
+  """(state, data position): the newest checkpoint's (refused when its data fingerprint
+  differs, unless allow_data_change), else fresh (parameters from init_params_from's newest
+  checkpoint when given)."""
   latest = checkpointer.latest_step()
   if latest is not None:
+    provenance.check_resume(checkpointer.restore_meta(latest), fingerprint,
+                            allow_data_change=allow_data_change)
     params, item, meta = checkpointer.restore(trainer.abstract_params,
                                               trainer.abstract_optimizer_item(), latest)
     log.info("resumed from %s at step %d", checkpointer.directory, latest)
@@ -349,6 +343,32 @@ def install_run_files(model_dir: str, tokenizer: str | None,
   if chief:
     write_operative_config(model_dir)
   return path
+
+
+def run_meta(trainer: Trainer, mixture_or_task_name: str, tokenizer: str | None,
+             fingerprint: dict | None) -> dict:
+  """What every checkpoint's meta records about the run (the data position is added per save)."""
+  meta = {"model_config": trainer.model_config.to_json(),
+          "mixture_or_task_name": mixture_or_task_name, "batch_size": trainer.batch_size,
+          "seq_len": trainer.seq_len, "seed": trainer.seed,
+          "starjax_version": starjax.__version__}
+  if tokenizer:
+    meta["tokenizer"] = tokenizer
+  if fingerprint:
+    meta["data_fingerprint"] = fingerprint
+  return meta
+
+
+def first_step_values(trainer: Trainer, values: dict, restore_seconds: float,
+                      compile_seconds: float, cache_dir: str | None) -> dict:
+  """What the first step of a process logs besides its metrics: the time to get there."""
+  first = dict(compile_seconds=compile_seconds, parameters=parameter_count(trainer.model_config),
+               restore_seconds=restore_seconds, time_to_first_step_seconds=process_age_seconds())
+  log.info("first step done %.1f s after the process started: restore or init %.1f s, compile "
+           "%.1f s, first batch + step %.1f s (compilation cache: %s)",
+           first["time_to_first_step_seconds"], restore_seconds, compile_seconds,
+           values["step_seconds"], cache_dir or "off")
+  return first
 
 
 def timed(fn: Callable[[], object]) -> float:
