@@ -7,7 +7,7 @@ it depends only on starjax.model (below train/infer/convert/eval).
 """
 
 from starjax.model_dir.checkpointer import (  # noqa: F401
-    CheckpointConfig, Checkpointer, CheckpointMismatchError, abstract_params, check_compatible,
+    CheckpointConfig, Checkpointer, CheckpointCorruptError, CheckpointMismatchError, abstract_params, check_compatible,
     json_safe, model_config_from_checkpoint, restore_params)
 from starjax.model_dir.layout import (  # noqa: F401
     CONFIG_GIN, TOKENIZER, ModelDirError, checkpoint_dir, config_gin_path, eval_dir,

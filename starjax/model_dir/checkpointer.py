@@ -109,7 +109,12 @@ class Checkpointer:
              "meta": ocp.args.JsonRestore()}
     if abstract_optimizer is not None:
       items["optimizer"] = ocp.args.StandardRestore(abstract_optimizer)
-    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as e:  # pylint: disable=broad-except
+      # orbax/tensorstore raise bare Exceptions for unreadable arrays; a bug of ours would
+      # surface the same way, so the cause stays chained.
+      raise CheckpointCorruptError(self.directory, step, e) from e
     return restored["params"], restored.get("optimizer"), restored["meta"]
 
   def wait(self) -> None:
@@ -118,6 +123,21 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+class CheckpointCorruptError(RuntimeError):
+  """A checkpoint step whose files cannot be read back (a missing or truncated array file)."""
+
+  def __init__(self, directory: str, step: int, cause: BaseException):
+    while cause.__cause__ is not None:  # the innermost error says which file and why
+      cause = cause.__cause__
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(cause).__name__
+    step_dir = os.path.join(directory, str(step))
+    super().__init__(
+        f"{step_dir}: checkpoint step {step} cannot be read ({reason[:300]}): a file of it is "
+        f"missing or truncated. Nothing was changed; move {step_dir} aside to use the step "
+        f"before it, or write the checkpoint again.")
 
 
 def check_compatible(meta: dict, config: DecoderConfig, where: str) -> None:
