@@ -186,8 +186,8 @@ def restore_params(model_dir: str, step: int | None = None, shardings=None
   checkpointer = Checkpointer(model_dir, read_only=True)
   try:
     if step is not None and step not in checkpointer.all_steps():
-      raise ModelDirError(f"{model_dir} has no checkpoint at step {step} (it has "
-                          f"{checkpointer.all_steps()})")
+      raise ModelDirError(f"--step={step}: {checkpoint_dir(model_dir)} has steps "
+                          f"{checkpointer.all_steps()}")
     params = checkpointer.restore(abstract_params(config, shardings), step=step)[0]
   finally:
     checkpointer.close()

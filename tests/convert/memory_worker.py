@@ -16,7 +16,8 @@ import sys
 import jax
 
 import run
-from starjax.convert import cli, hf, model_dir  # pylint: disable=unused-import
+from starjax.convert import cli, hf  # pylint: disable=unused-import
+from starjax.model_dir import writer  # pylint: disable=unused-import
 
 
 def status_bytes(field: str) -> int:
