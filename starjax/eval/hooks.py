@@ -26,8 +26,8 @@ class PassAtOneHook:
   """Greedy pass@1 on the first `num_problems` problems of a benchmark whose prompts fit the
   model's context, every `every` steps.
 
-  A train-time hook (starjax.train.hooks): called with the loop's HookContext, of which it reads
-  step, params, model_config, model_dir and tokenizer_path. Results go to
+  A train-time hook (the trainer's hook interface): called with the loop's HookContext, of
+  which it reads step, params, model_config, model_dir and tokenizer_path. Results go to
   MODEL_DIR/eval/<benchmark>/step_<N>/ (samples, results.jsonl, summary.json); it returns
   {'<benchmark>_pass@1': value} for metrics.jsonl and TensorBoard.
   """
