@@ -3,9 +3,11 @@
     GET /health     503 until the model is loaded and warmed up (and while draining), then 200
     GET /metrics    Prometheus text
     GET /playground, GET /chat   the static pages (starjax/serve/static/)
+    POST /attribute  training documents and licenses of a text's spans (with --index)
 
 Errors use the reference servers' bodies: `{"error": message, "error_type": kind}` with 422
-(validation), 429 (overloaded), 401 (API key), 503 (loading / shutting down), 500 (engine).
+(validation), 429 (overloaded), 401 (API key), 503 (loading / shutting down), 500 (engine),
+404 (POST /attribute on a server started without --index).
 With an API key, every route but /health, /metrics and the pages needs `Authorization: Bearer
 KEY` (compared in constant time).
 """
@@ -18,14 +20,15 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
-from starjax.serve import api_llamacpp, api_openai, api_tgi
+from starjax.serve import api_attribute, api_llamacpp, api_openai, api_tgi
 from starjax.serve.service import EngineError, Overloaded, Service, Unavailable, ValidationError
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 OPEN_PATHS = {"/health", "/metrics", "/playground", "/chat", "/favicon.ico"}
 
 
-def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
+def create_app(service: Service, *, api_key: str | None = None, index=None) -> FastAPI:
+  """The app over `service`; index: an opened governance index for POST /attribute."""
   app = FastAPI(title="starjax", version="0.1.0", docs_url="/docs", redoc_url=None)
 
   def error(status: int, message: str, kind: str) -> JSONResponse:
@@ -88,4 +91,5 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
   app.include_router(api_tgi.router(service))
   app.include_router(api_openai.router(service))
   app.include_router(api_llamacpp.router(service))
+  app.include_router(api_attribute.router(index))
   return app

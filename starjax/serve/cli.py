@@ -2,6 +2,7 @@
 
     python run.py serve --model_dir=runs/quickstart                 # http://127.0.0.1:8080
     python run.py serve --hf_dir=/models/starcoderbase-1b --port=8000 --slots=16
+    python run.py serve --model_dir=runs/quickstart --index=INDEX    # + POST /attribute
     XLA_FLAGS=--xla_force_host_platform_device_count=8 \\
       python run.py serve --model_dir=runs/quickstart --gin_file=gin/mesh/cpu_sim8.gin
 
@@ -50,6 +51,9 @@ def _parser():
   parser.add_argument("--drain_seconds", type=float, default=30.0,
                       help="on SIGTERM/SIGINT, how long in-flight requests may finish")
   parser.add_argument("--ready_file", help="write {\"url\": ...} here once ready (for scripts)")
+  parser.add_argument("--index", default=None,
+                      help="a governance index of the training data (run.py data index): "
+                      "enables POST /attribute")
   return parser
 
 
@@ -66,6 +70,7 @@ def main(command: str, argv: list[str]) -> int:
                          f"token counts, e.g. 32,128,512") from e
   mesh_config = cli.mesh_from_gin()
   cli.setup_logging()
+  index = open_index(args.index)
 
   deferred = DeferredApp()
   config = uvicorn.Config(deferred, host=args.host, port=args.port, lifespan="off",
@@ -77,13 +82,15 @@ def main(command: str, argv: list[str]) -> int:
   previous = {sig: signal.signal(sig, server.drain) for sig in (signal.SIGINT, signal.SIGTERM)}
   try:
     thread.start()
-    deferred.load(args, mesh_config, buckets, server, thread)
+    deferred.load(args, mesh_config, buckets, server, thread, index)
     while thread.is_alive():
       thread.join(timeout=0.2)
   finally:
     for sig, handler in previous.items():
       signal.signal(sig, handler)
     deferred.shutdown()
+    if index is not None:
+      index.close()
   if not server.started:
     raise OSError(f"could not listen on {args.host}:{args.port} (in use?); pick another "
                   f"--port")
@@ -108,9 +115,9 @@ class DeferredApp:
     await send({"type": "http.response.body", "body": body})
     return None
 
-  def load(self, args, mesh_config, buckets, server, thread) -> None:
+  def load(self, args, mesh_config, buckets, server, thread, index=None) -> None:
     """Builds the service; then prints the URL (and writes --ready_file) once listening."""
-    self.service, self.app = build(args, mesh_config, buckets)
+    self.service, self.app = build(args, mesh_config, buckets, index=index)
     self.service.ready = True
     while not server.started:
       if server.should_exit or not thread.is_alive():
@@ -132,8 +139,24 @@ class DeferredApp:
       self.service.scheduler.stop()
 
 
-def build(args, mesh_config, buckets, *, generator=None):
-  """(Service, ASGI app) for the parsed flags: loads the model, warms the engine up."""
+def open_index(directory):
+  """The governance index for POST /attribute (None without --index), opened before the model
+  loads so that a bad one stops the server at once: UsageError (exit 2) naming the path."""
+  if not directory:
+    return None
+  from starjax.data.errors import DataError  # pylint: disable=import-outside-toplevel
+  from starjax.data.governance import index_dir  # pylint: disable=import-outside-toplevel
+  try:
+    return index_dir.open_index(directory)
+  except DataError as e:
+    message = cli.message_of(e)
+    prefix = "" if message.startswith("--index=") else f"--index={directory}: "
+    raise cli.UsageError(prefix + message) from e
+
+
+def build(args, mesh_config, buckets, *, generator=None, index=None):
+  """(Service, ASGI app) for the parsed flags: loads the model, warms the engine up.
+  index: an opened governance index for POST /attribute (open_index), or None."""
   # pylint: disable=import-outside-toplevel
   from starjax.infer.generator import Generator
   from starjax.serve.app import create_app
@@ -154,7 +177,7 @@ def build(args, mesh_config, buckets, *, generator=None):
                     max_concurrent_requests=args.max_concurrent_requests)
   log.info("model loaded and warmed up in %.1f s (%d slots, buckets %s)",
            time.monotonic() - started, engine.slots, engine.buckets)
-  return service, create_app(service, api_key=args.api_key)
+  return service, create_app(service, api_key=args.api_key, index=index)
 
 
 class DrainingServer(uvicorn.Server):
