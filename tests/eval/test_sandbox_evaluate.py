@@ -17,7 +17,6 @@ import gin
 import pytest
 
 import run
-from starjax.eval import sandbox as sandbox_lib
 from starjax.eval.humaneval import read_humaneval
 from tests.eval.conftest import SANDBOX_BACKEND, processes_with, wait_until_gone
 
@@ -152,7 +151,7 @@ def restore_sandbox_gin():
 def test_evaluate_refuses_where_nothing_isolates(tmp_path, monkeypatch, capsys,
                                                  restore_sandbox_gin):
   real_which = shutil.which
-  monkeypatch.setattr(sandbox_lib.shutil, "which",
+  monkeypatch.setattr(shutil, "which",
                       lambda name: None if name in ("bwrap", "unshare") else real_which(name))
   samples = tmp_path / "samples.jsonl"
   samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return 1\n"}) + "\n")
@@ -167,7 +166,7 @@ def test_evaluate_refuses_where_nothing_isolates(tmp_path, monkeypatch, capsys,
 def test_forcing_a_backend_that_cannot_work_is_refused(tmp_path, monkeypatch, capsys,
                                                        restore_sandbox_gin):
   real_which = shutil.which
-  monkeypatch.setattr(sandbox_lib.shutil, "which",
+  monkeypatch.setattr(shutil, "which",
                       lambda name: None if name == "bwrap" else real_which(name))
   samples = tmp_path / "samples.jsonl"
   samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return 1\n"}) + "\n")

@@ -1,8 +1,8 @@
 """The first process of every sandboxed command: limits, uid, then the program itself.
 
-Not imported: starjax/eval/sandbox.py passes this file's text to `python -I -S -c TEXT SPEC ARGV...`
-inside the sandbox, so it uses only modules that load in a millisecond (no json, no signal
-except where needed). SPEC is `name=value;...`:
+Not imported: starjax/eval/sandbox/sandbox.py passes this file's text to
+`python -I -S -c TEXT SPEC ARGV...` inside the sandbox, so it uses only modules that load in a
+millisecond (no json, no signal except where needed). SPEC is `name=value;...`:
   RLIMIT_<X>=soft:hard  set with setrlimit (inside the sandbox, so that RLIMIT_NPROC counts the
                         sandbox's user namespace or fresh uid, not the caller's processes);
   uid=N                 started as root: switch to uid and gid N (no supplementary groups);
