@@ -35,6 +35,7 @@ CONFIGURABLE_MODULES = (
     "starjax.model_dir",
     "starjax.data",
     "starjax.data.prepare.stages",
+    "starjax.data.governance.index_build",
     "starjax.infer",
     "starjax.eval",
     "starjax.eval.generation",

@@ -1,6 +1,7 @@
 """The seqio registry: one Task per language and the mixtures, registered from the gin config.
 
-  local_<language>     the local corpus (run.py data build-local), tokenizer at VOCAB_SIZE
+  local_<language>     the local corpus (run.py data build-local), tokenizer at VOCAB_SIZE; with
+                       local_preparation.enabled its subset after data prepare (prepared_local)
   stack_<language>     The Stack / StarCoderData shards under data_paths.stack_dir, tokenized with
                        data_paths.stack_tokenizer (a real StarCoder tokenizer.json)
   local_code           all local languages, weighted by tokens (the quickstart's default)
@@ -24,8 +25,8 @@ from typing import Callable
 import seqio
 import tensorflow as tf
 
-from starjax.data import (config, corpus_stats, local_corpus, mixing, preprocessors, shards,
-                          tokenizer as tokenizer_lib)
+from starjax.data import (config, corpus_stats, local_corpus, mixing, prepared_local,
+                          preprocessors, shards, tokenizer as tokenizer_lib)
 from starjax.data.errors import DataError
 from starjax.data.languages import task_suffix
 from starjax.data.sources import ParquetCodeSource
@@ -76,8 +77,9 @@ def _lazy_rates(names: list[str], tokens: Callable[[], dict[str, float]]) -> dic
 
 
 def _register_local(options: config.PreprocessingOptions) -> None:
-  corpus = local_corpus.corpus_dir(config.data_paths().cache_dir)
-  if not os.path.isfile(os.path.join(corpus, local_corpus.MANIFEST)):
+  # The local corpus as built, or its prepared subset with local_preparation.enabled.
+  corpus = prepared_local.training_corpus()
+  if corpus is None or not os.path.isfile(os.path.join(corpus, local_corpus.MANIFEST)):
     return
   manifest = local_corpus.read_manifest(corpus)
   files = local_corpus.local_shards(corpus)
@@ -174,12 +176,20 @@ def get(name: str) -> seqio.Task | seqio.Mixture:
     return seqio.get_mixture_or_task(name)
   if name == LOCAL_MIXTURE or name.startswith("local_"):
     corpus = local_corpus.corpus_dir(config.data_paths().cache_dir)
+    built = False
     if not os.path.isfile(os.path.join(corpus, local_corpus.MANIFEST)):
       # The local tasks build their corpus on first use, as they train their tokenizer on
       # first use: every example runs as written on a fresh machine.
       log.warning("%s: no local corpus at %s yet; building it now (once: `python run.py data "
                   "build-local` does the same)", name, corpus)
       local_corpus.ensure_local_corpus(progress=True)
+      built = True
+    if config.local_preparation().enabled and prepared_local.training_corpus() is None:
+      log.warning("%s: local_preparation.enabled and the local corpus is not prepared yet; "
+                  "running data prepare on it now (once, then cached)", name)
+      prepared_local.ensure_prepared_corpus(progress=True)
+      built = True
+    if built:
       register_tasks()
       if name in _registered:
         return seqio.get_mixture_or_task(name)

@@ -25,6 +25,8 @@ from typing import Any, Mapping, Optional, Sequence
 MIN_COVERAGE = 0.5
 EVIDENCE_FILE = "contamination.json"
 _MACRO = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*'([^']*)'\s*$", re.MULTILINE)
+_PREPARED = re.compile(r"^\s*local_preparation\.enabled\s*=\s*True\s*$", re.MULTILINE)
+_MAX_BYTES = re.compile(r"^\s*local_preparation\.max_bytes\s*=\s*([\d.e+]+)\s*$", re.MULTILINE)
 
 
 def add_index_flag(parser) -> None:
@@ -115,18 +117,29 @@ def split_pass_at_k(records: Sequence[Mapping[str, Any]], contaminated: set[str]
 
 def model_data_root(model_dir: str) -> Optional[str]:
   """The data root a model was trained on, from MODEL_DIR/config.gin: the local corpus for
-  `local_*` tasks and mixtures, else `data_paths.stack_dir`; None when it cannot be told."""
+  `local_*` tasks and mixtures (its prepared subset with local_preparation.enabled), else
+  `data_paths.stack_dir`; None when it cannot be told."""
   from starjax.model_dir import config_gin_path  # pylint: disable=import-outside-toplevel
   path = config_gin_path(model_dir)
   if not os.path.isfile(path):
     return None
   with open(path, encoding="utf-8") as f:
-    bindings = dict(_MACRO.findall(f.read()))
+    text = f.read()
+  bindings = dict(_MACRO.findall(text))
   task = bindings.get("MIXTURE_OR_TASK_NAME", "")
   if task.startswith("local_"):
-    from starjax.data import config, local_corpus  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from starjax.data import config, local_corpus, prepared_local
     cache_dir = config.data_paths(cache_dir=bindings.get("data_paths.cache_dir")).cache_dir
-    return local_corpus.corpus_dir(cache_dir)
+    if not _PREPARED.search(text):
+      return local_corpus.corpus_dir(cache_dir)
+    # Trained on the prepared subset of the local corpus (the quickstart): that data root.
+    max_bytes = _MAX_BYTES.search(text)
+    options = config.LocalPreparationOptions(
+        True, int(float(max_bytes.group(1))) if max_bytes else None,
+        bindings.get("local_preparation.opt_out"))
+    directory = prepared_local.existing_prepared(cache_dir, options)
+    return prepared_local.data_root(directory) if directory else None
   return bindings.get("data_paths.stack_dir")
 
 
