@@ -1,12 +1,18 @@
 """The engine's thread: a queue of requests, N slots, one decode step at a time.
 
     submit(Request) ─ queue ─ admit into a free slot (prefill its bucket, or only the tokens it
-    adds to a slot's cached prefix) ─ step all slots ─ per slot: detokenise, stop checks,
-    stream ─ finish: the slot is free at once, its KV cache kept for the next prefix
+    adds to the longest prefix cached in any slot) ─ step all slots ─ per slot: detokenise,
+    stop checks, stream ─ finish: the slot is free at once, its KV cache kept for the next prefix
 
 Requests talk back through `request.emit(event)` (called on this thread; the HTTP layer hands
 events over to its event loop). Cancellation (a client that went away) and deadlines are
-checked before every step, so a cancelled request's slot is free within one decode step.
+checked before every admission and every step, so a cancelled request's slot is free within
+one decode step.
+
+Prefix reuse copies the matching slot's cache row (`Engine.extract`) and prefills after it, so
+the source may be a free slot (a finished or cancelled request, until its slot is reused) or
+one still generating: an editor's next keystroke usually arrives before the server has noticed
+that the previous request's client went away, and it reuses that request's prompt all the same.
 """
 
 from __future__ import annotations
@@ -188,6 +194,7 @@ class Scheduler:
     self.state = self.engine.init()
 
   def _admit(self) -> None:
+    self._release_ended()
     admitted = 0
     while admitted < self.max_prefills_per_step:
       with self._wake:
@@ -221,34 +228,38 @@ class Scheduler:
                        prompt_tokens=len(request.prompt_ids), tokens_cached=0,
                        duration_s=time.monotonic() - request.arrival)
 
-  def _choose_slot(self, prompt: list[int], free: list[int]) -> tuple[int, int]:
-    """(slot, start): the free slot whose cached tokens share the longest prefix with the
-    prompt (at least min_reuse tokens), else the least recently used one."""
+  def _choose_slot(self, prompt: list[int], free: list[int]) -> tuple[int, int, int]:
+    """(slot, source, start): the slot to generate in, and the slot whose cached tokens share
+    the longest prefix with the prompt (at least min_reuse tokens; free or busy) with that
+    prefix's length, the first `start` tokens not prefilled again. The source itself when it is
+    free, else the least recently used free slot; (lru, lru, 0) when nothing is reused."""
+    lru = min(free, key=lambda i: self.last_used[i])
     best, best_len = None, 0
-    for i in free:
-      cached = self.cached[i]
+    for i, cached in enumerate(self.cached):
       n = min(len(cached), len(prompt) - 1)  # at least one token is prefilled (its logits)
       common = 0
       while common < n and cached[common] == prompt[common]:
         common += 1
-      if common > best_len:
+      # On a tie a free source wins: its row is copied into itself, no other cache is lost.
+      if common > best_len or (common == best_len and best is not None and i in free
+                               and best not in free):
         best, best_len = i, common
     if best is not None and best_len >= self.min_reuse:
       start = best_len
       if start + self.engine.bucket(len(prompt) - start) <= self.engine.cache_len:
-        return best, start
-    return min(free, key=lambda i: self.last_used[i]), 0
+        return (best if best in free else lru), best, start
+    return lru, lru, 0
 
   def _prefill(self, request: Request, free: list[int]) -> None:
     p = request.params
     prompt = request.prompt_ids
-    slot, start = self._choose_slot(prompt, free)
+    slot, source, start = self._choose_slot(prompt, free)
     sampling = sampling_arrays(p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.seed)
     presence = np.zeros(self.engine.vocab, bool)
     presence[np.asarray(prompt, np.int64)] = True
     admitted = time.monotonic()
     self.metrics.observe("tgi_request_queue_duration", admitted - request.arrival)
-    row = self.engine.extract(self.state, slot) if start else None
+    row = self.engine.extract(self.state, source) if start else None
     row, first = self.engine.prefill(row, prompt[start:], start, sampling, presence)
     self.state = self.engine.insert(self.state, row, first, slot, len(prompt), sampling,
                                     presence)
@@ -270,8 +281,8 @@ class Scheduler:
     self.metrics.set("starjax_slots_in_use", used)
     self.metrics.set("tgi_batch_current_size", used)
 
-  def _step(self) -> None:
-    now = time.monotonic()
+  def _release_ended(self) -> None:
+    """Finishes the requests cancelled or past their deadline: their slots are free now."""
     for i, active in enumerate(self.slots):
       if active is None:
         continue
@@ -279,6 +290,10 @@ class Scheduler:
         self._finish(i, CANCELLED)
       elif self._expired(active.request):
         self._finish(i, TIME)
+
+  def _step(self) -> None:
+    self._release_ended()
+    now = time.monotonic()
     active_mask = np.array([s is not None for s in self.slots])
     if not active_mask.any():
       return

@@ -2,11 +2,15 @@
 
 import json
 import socket
+import threading
 import time
 
 import httpx
+import pytest
 
 from starjax.infer.sampling import SamplingConfig
+from starjax.serve.scheduler import GenerationParams, Request
+from tests.serve.conftest import run_requests
 
 CODE = "import os\nimport sys\n\n\ndef main(argv):\n    parser = make_parser()\n"
 
@@ -98,3 +102,73 @@ def test_stream_is_utf8_safe(client, generator):
   assert "".join(texts) == events[-1]["generated_text"]
   # A partial character is never sent on its own: U+FFFD only where the full text has it.
   assert "".join(texts).count("\ufffd") == events[-1]["generated_text"].count("\ufffd")
+
+
+def _common_prefix(a, b):
+  n = 0
+  while n < min(len(a), len(b)) and a[n] == b[n]:
+    n += 1
+  return n
+
+
+def _first_token_of(scheduler, ids, max_new_tokens=900):
+  """Submits a long request and returns it once its first token is out (it holds a slot)."""
+  first = threading.Event()
+  request = Request(list(ids), GenerationParams(max_new_tokens=max_new_tokens, ignore_eos=True),
+                    emit=lambda event: first.set())
+  scheduler.submit(request)
+  assert first.wait(60), "the request never started"
+  return request
+
+
+@pytest.mark.parametrize("order", ["cancel_then_submit", "submit_then_cancel"])
+def test_the_next_keystroke_reuses_the_cancelled_requests_cache(service, generator, order):
+  """Request A is generating; the user types on: B (A's prompt and more) arrives and A is
+  cancelled, in either order (the server may notice A's client leave after B arrived). B
+  prefills only what it adds to A's prompt, and its output equals a cold run's."""
+  scheduler, metrics = service.scheduler, service.scheduler.metrics
+  code = f"# keystroke after a cancel ({order})\n" + CODE
+  a_ids = generator.encode(code)
+  typed = code + "    args = parser.parse_args(argv)"
+  b_ids = generator.encode(typed)
+  _wait_idle(service)
+  a = _first_token_of(scheduler, a_ids)
+  prefilled = metrics.values["starjax_prefill_tokens_total"]
+  if order == "cancel_then_submit":
+    a.cancel()
+    b, = run_requests(scheduler, [b_ids], [GenerationParams(max_new_tokens=12)])
+  else:
+    results = []
+    worker = threading.Thread(target=lambda: results.extend(run_requests(
+        scheduler, [b_ids], [GenerationParams(max_new_tokens=12)])))
+    worker.start()
+    time.sleep(0.05)
+    a.cancel()
+    worker.join(120)
+    b, = results
+  assert b.tokens_cached >= _common_prefix(a_ids, b_ids) > len(a_ids) - 3
+  assert metrics.values["starjax_prefill_tokens_total"] - prefilled == len(b_ids) - b.tokens_cached
+  cold = generator.complete([typed], SamplingConfig(max_new_tokens=12))[0]
+  assert b.token_ids == cold.tokens
+
+
+def test_a_keystroke_over_http_reuses_the_stream_it_replaces(client, server_url, service,
+                                                            generator):
+  """What an editor does: the completion stream for A is open, the user types, the editor
+  closes A's stream and posts B. /metrics shows B's prefill covering only the new tokens."""
+  code = "# keystroke over http\n" + CODE
+  typed = code + "    args = parser.parse_known"
+  a_ids, b_ids = generator.encode(code), generator.encode(typed)
+  _wait_idle(service)
+  with httpx.Client(base_url=server_url, timeout=60) as editor:
+    with editor.stream("POST", "/generate_stream", json={
+        "inputs": code, "parameters": {"max_new_tokens": 900, "ignore_eos": True}}) as stream:
+      next(stream.iter_lines())  # A holds a slot, its prompt prefilled
+      prefilled = _metric(client, "starjax_prefill_tokens_total")
+    b = editor.post("/generate", json={"inputs": typed, "parameters": {
+        "max_new_tokens": 12, "details": True}}).json()
+  cached = b["details"]["tokens_cached"]
+  assert cached >= _common_prefix(a_ids, b_ids) > len(a_ids) - 3
+  assert _metric(client, "starjax_prefill_tokens_total") - prefilled == len(b_ids) - cached
+  cold = generator.complete([typed], SamplingConfig(max_new_tokens=12))[0]
+  assert b["generated_text"] == cold.text
