@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from typing import Iterator
 
@@ -29,9 +28,9 @@ from starjax.data.pack_plan import (PackPlan, TaskData, TaskStream,  # noqa: F40
                                     fingerprint_changes)
 from starjax.data.random_access import DocumentIndex, DocumentSource
 from starjax.data.sources import ParquetCodeSource
+from starjax.data.token_counts import TokenCounts
 
-PIPELINE = "indexed/1"
-_SAMPLE_BYTES = 1 << 18
+PIPELINE = "indexed/2"  # 2: exact document lengths (token_counts)
 _lock = threading.RLock()
 _plans: dict[tuple, PackPlan] = {}
 
@@ -78,8 +77,8 @@ def _task_data(task, seed: int, options, cache_dir: str) -> TaskData:
   documents = DocumentSource(index, cached_chunks=options.window_chunks + 4)
   vocabulary = task.output_features["targets"].vocabulary
   rates = _rates(task)
-  stream = TaskStream(task.name, index, tokens_per_byte=_tokens_per_byte(
-      index, documents, vocabulary, cache_dir), metadata_rate=rates.metadata_rate, seed=seed,
+  counts = TokenCounts.load(index, documents, vocabulary, cache_dir)
+  stream = TaskStream(task.name, index, counts, rates=rates, seed=seed,
                       window_chunks=options.window_chunks)
   return TaskData(stream, documents, vocabulary, rates)
 
@@ -98,33 +97,6 @@ def _rates(task) -> keyed_preprocessing.Rates:
                                    fim.get("spm_rate", 0.5))
 
 
-def _tokens_per_byte(index: DocumentIndex, documents: DocumentSource, vocabulary,
-                     cache_dir: str) -> float:
-  """Tokens per content byte, measured on a fixed sample (a few evenly spaced row groups);
-  cached next to the index, keyed by it and the tokenizer."""
-  digest = tokenizer_lib.file_digest(vocabulary.tokenizer_path)
-  path = os.path.join(cache_dir, "random_access", f"{index.digest[:32]}.tpb-{digest[:16]}.json")
-  if os.path.isfile(path):
-    with open(path) as f:
-      return float(json.load(f)["tokens_per_byte"])
-  # Evenly spaced documents (error diffusion over their sizes) until _SAMPLE_BYTES.
-  order = np.unique(np.linspace(0, len(index) - 1, min(len(index), 256)).astype(np.int64))
-  doc_ids, taken = [], 0
-  for d in order:
-    if taken >= _SAMPLE_BYTES:
-      break
-    doc_ids.append(int(d))
-    taken += int(index.content_bytes[d])
-  texts = [d.content for d in documents.read(doc_ids)]
-  tokens = sum(len(ids) for ids in vocabulary.encode_batch(texts))
-  value = tokens / max(1, sum(len(t.encode()) for t in texts))
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(f"{path}.{os.getpid()}.tmp", "w") as f:
-    json.dump({"tokens_per_byte": value, "documents": len(doc_ids)}, f)
-  os.replace(f"{path}.{os.getpid()}.tmp", path)
-  return value
-
-
 def fingerprint(name: str, *, seq_len: int, global_batch_size: int, seed: int) -> dict:
   """What the training batches are a function of; `digest` hashes the rest."""
   plan = pack_plan_for(name, seq_len=seq_len, seed=seed)
@@ -134,7 +106,6 @@ def fingerprint(name: str, *, seq_len: int, global_batch_size: int, seed: int) -
     per_task[data.stream.name] = {
         "store": data.stream.index.digest[:16], "documents": len(data.stream.index),
         "mixture_slots": f"{int(slots)}/{plan.schedule.period}",
-        "tokens_per_byte": round(data.stream.tokens_per_byte, 6),
         "metadata_rate": data.rates.metadata_rate, "fim_rate": data.rates.fim_rate,
         "spm_rate": data.rates.spm_rate,
         "tokenizer": tokenizer_lib.file_digest(data.vocabulary.tokenizer_path)[:16]}

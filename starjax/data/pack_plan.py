@@ -2,19 +2,24 @@
 before it.
 
     global row g  →  block j = g // rows_per_block  →  (task t, its k-th block)   mixture schedule
-                  →  the estimated-token range [k·B, (k+1)·B) of task t's stream   B = block budget
-                  →  document pieces (epoch, doc, [a, b) of its estimated tokens)  epoch plan
+                  →  the token range [k·B, (k+1)·B) of task t's stream          B = block budget
+                  →  document pieces (epoch, doc, [a, b) of its tokens)          epoch plan
                   →  tokenize those documents, concatenate the pieces, cut into rows
 
 Each task's stream is its epochs back to back; epoch e lists the documents in the order
-`index_shuffle.epoch_order` gives for (seed, task, e), each taking an *estimated* token length
-(bytes × the task's measured tokens per byte, plus metadata, fixed offline, the same in every
-epoch), so the plan is a prefix sum: block k's pieces come from a binary search. When the block
-is read, a piece's actual tokens are the same fraction of the document's actual tokens
-(`[a·T//E, b·T//E)`), so the pieces of a document partition it exactly. A block's actual tokens
-fill its rows end to end (pieces cut at row ends become two segments); what exceeds the block is
-dropped and a shortfall is padding, both counted. Segment ids, positions and shifted inputs are
-exact per piece, so attention and loss never cross a document boundary.
+`index_shuffle.epoch_order` gives for (seed, task, e), each taking its *exact* length in that
+epoch (keyed_preprocessing.planned_lengths: the store's per-document token counts plus what
+that epoch's metadata and FIM add), so the plan is a prefix sum: block k's pieces come from a
+binary search, and the block's tokens are exactly its pieces' tokens. With fill = 1 (the
+default) every row is full: no token is dropped and none is padding; a document longer than a
+row continues in the next row (and block) as a new segment. Segment ids, positions and shifted
+inputs are exact per piece, so attention and loss never cross a document boundary.
+
+Counts are taken lazily (token_counts): the first epoch's prefix sum grows as far as the plan is
+read, so a short run counts about what it trains on; an offset beyond the first epoch needs the
+epochs' totals, hence every document counted once (then cached with the store). Metadata/FIM
+choices repeat every CHOICE_PERIOD epochs (a fresh order every epoch), so epoch starts are
+arithmetic: locating any offset is O(1) after the one-time count.
 
 The mixture schedule is a fixed period of `PERIOD` blocks in which task t holds round(rate·PERIOD)
 slots spread evenly, so any window of blocks holds each task's share to within a few blocks.
@@ -31,9 +36,15 @@ import numpy as np
 from starjax.data import index_shuffle, keyed_preprocessing
 from starjax.data.errors import DataError
 from starjax.data.random_access import DocumentIndex, DocumentSource
+from starjax.data.token_counts import TokenCounts
 from starjax.tokens import EOS_ID
 
 PERIOD = 1 << 16
+_EXTEND_DOCS = 256  # the first epoch's prefix grows by at least this many documents at a time
+# Epoch e's metadata/FIM choices are those of epoch e mod CHOICE_PERIOD (the order is new every
+# epoch). Epoch lengths then repeat with that period, so any token offset maps to its epoch by
+# arithmetic instead of summing every epoch before it; no real run trains 64 epochs.
+CHOICE_PERIOD = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,52 +52,97 @@ class Piece:
   task: int
   epoch: int
   doc: int
-  start: int  # estimated-token offsets within the document, [start, end) of `estimate`
+  start: int  # token offsets within the document's `length` tokens: [start, end)
   end: int
-  estimate: int
+  length: int
+
+
+@dataclasses.dataclass
+class _Epoch:
+  order: np.ndarray  # int64 [num_docs]: the documents in training order
+  ends: np.ndarray   # int64 [k]: cumulative exact lengths of order[:k], k grows lazily
 
 
 class TaskStream:
-  """One task's infinite stream of epochs, addressable by estimated-token offset."""
+  """One task's infinite stream of epochs, addressable by exact token offset."""
 
-  def __init__(self, name: str, index: DocumentIndex, *, tokens_per_byte: float,
-               metadata_rate: float, seed: int, window_chunks: int):
-    self.name, self.index = name, index
-    self.tokens_per_byte = tokens_per_byte
-    # +1: the <|endoftext|> every document ends with; metadata only in its expected share.
-    self.estimates = np.maximum(1, np.rint(
-        tokens_per_byte * (index.content_bytes + metadata_rate * (index.meta_bytes + 16))
-    ).astype(np.int64)) + 1
-    self.epoch_tokens = int(self.estimates.sum())
+  def __init__(self, name: str, index: DocumentIndex, counts: TokenCounts, *,
+               rates: keyed_preprocessing.Rates, seed: int, window_chunks: int):
+    self.name, self.index, self.counts, self.rates = name, index, counts, rates
     self.key = index_shuffle.derive_key(seed, name)
     self.window_chunks = window_chunks
-    self._epochs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    self._epochs: dict[int, _Epoch] = {}
+    self._cycle_starts = None
 
   def epoch_key(self, epoch: int) -> int:
+    """The key of the epoch's document order."""
     return index_shuffle.derive_key(self.key, "epoch", epoch)
 
-  def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(documents in order, cumulative estimated tokens) of one epoch; the last two kept."""
+  def choice_key(self, epoch: int) -> int:
+    """The key of the epoch's metadata and FIM choices (they repeat every CHOICE_PERIOD)."""
+    return index_shuffle.derive_key(self.key, "choices", epoch % CHOICE_PERIOD)
+
+  def lengths(self, epoch: int, docs: np.ndarray) -> np.ndarray:
+    """Exact tokens of documents `docs` in `epoch` (counting them first if needed)."""
+    self.counts.ensure(docs)
+    return keyed_preprocessing.planned_lengths(docs, self.choice_key(epoch), self.rates,
+                                               self.counts)
+
+  def _epoch(self, epoch: int) -> _Epoch:
+    """The epoch's order and prefix sums so far; the last two epochs kept."""
     hit = self._epochs.get(epoch)
     if hit is None:
       order = index_shuffle.epoch_order(self.index.chunk_sizes, self.epoch_key(epoch),
                                         self.window_chunks)
-      hit = self._epochs[epoch] = (order, np.cumsum(self.estimates[order]))
+      hit = self._epochs[epoch] = _Epoch(order, np.zeros(0, np.int64))
       while len(self._epochs) > 2:
         self._epochs.pop(next(iter(self._epochs)))
     return hit
 
+  def _extend(self, epoch: int, ep: _Epoch, offset: int) -> None:
+    """Grows `ep.ends` until it covers token `offset` of the epoch or the whole epoch."""
+    while len(ep.ends) < len(ep.order) and (not len(ep.ends) or ep.ends[-1] <= offset):
+      k = len(ep.ends)
+      step = len(ep.order) - k if self.counts.complete else max(_EXTEND_DOCS, k // 4)
+      base = ep.ends[-1] if k else 0
+      lengths = self.lengths(epoch, ep.order[k:k + step])
+      ep.ends = np.concatenate([ep.ends, base + np.cumsum(lengths)])
+
+  def _cycle(self) -> np.ndarray:
+    """int64 [CHOICE_PERIOD + 1]: where each epoch of a cycle starts, and the cycle's tokens
+    (needs every document counted; computed once)."""
+    if self._cycle_starts is None:
+      self.counts.ensure_all()
+      docs = np.arange(len(self.index))
+      totals = [int(self.lengths(m, docs).sum()) for m in range(CHOICE_PERIOD)]
+      self._cycle_starts = np.concatenate([[0], np.cumsum(totals)]).astype(np.int64)
+    return self._cycle_starts
+
+  def _locate(self, offset: int) -> tuple[int, int]:
+    """(epoch, offset within it) of stream token `offset`, in O(1) once every document is
+    counted: epochs repeat their lengths every CHOICE_PERIOD epochs."""
+    if not self.counts.complete:  # still counting the first epoch: grow its prefix
+      ep = self._epoch(0)
+      self._extend(0, ep, offset)
+      if ep.ends[-1] > offset:
+        return 0, offset
+    starts = self._cycle()
+    cycle, rest = divmod(offset, int(starts[-1]))
+    m = int(np.searchsorted(starts, rest, side="right")) - 1
+    return cycle * CHOICE_PERIOD + m, rest - int(starts[m])
+
   def pieces(self, task: int, start: int, end: int) -> list[Piece]:
-    """Pieces covering estimated-token offsets [start, end) of the stream."""
+    """Pieces covering token offsets [start, end) of the stream."""
     out = []
     while start < end:
-      epoch, offset = divmod(start, self.epoch_tokens)
-      order, ends = self._epoch(epoch)
-      position = int(np.searchsorted(ends, offset, side="right"))
-      doc_end = int(ends[position])
-      doc_start = doc_end - int(self.estimates[order[position]])
+      epoch, offset = self._locate(start)
+      ep = self._epoch(epoch)
+      self._extend(epoch, ep, offset + (end - start) - 1)
+      position = int(np.searchsorted(ep.ends, offset, side="right"))
+      doc_end = int(ep.ends[position])
+      doc_start = int(ep.ends[position - 1]) if position else 0
       take = min(end - start, doc_end - offset)
-      out.append(Piece(task, epoch, int(order[position]), offset - doc_start,
+      out.append(Piece(task, epoch, int(ep.order[position]), offset - doc_start,
                        offset - doc_start + take, doc_end - doc_start))
       start += take
     return out
@@ -128,7 +184,7 @@ class MixtureSchedule:
 class TaskData:
   stream: TaskStream
   source: DocumentSource
-  vocabulary: object  # has encode_batch(list[str]) -> list[list[int]]
+  vocabulary: object  # StarCoderVocabulary: encode_batch(list[str]) -> list[list[int]]
   rates: keyed_preprocessing.Rates
 
 
@@ -140,7 +196,7 @@ class PackPlan:
     rates: their mixture rates.
     seq_len: tokens per row.
     rows_per_block: rows filled together from one task's pieces.
-    fill: estimated tokens per block as a share of its rows' tokens.
+    fill: the tokens of each block's pieces as a share of its rows' tokens (1: rows are full).
   """
 
   def __init__(self, tasks: Sequence[TaskData], rates: Sequence[float], *, seq_len: int,
@@ -153,7 +209,9 @@ class PackPlan:
     self.block_budget = max(1, int(round(rows_per_block * seq_len * fill)))
     self._tokens: collections.OrderedDict = collections.OrderedDict()
     self._token_cache_docs = token_cache_docs
+    # With exact lengths both stay 0 at fill = 1 (fill < 1 pads, > 1 drops: on purpose only).
     self.dropped_tokens = self.padding_tokens = 0
+    self.fim_fit = keyed_preprocessing.FitStats()
 
   def block_pieces(self, block: int) -> list[Piece]:
     task, k = self.schedule.locate(block)
@@ -162,7 +220,7 @@ class PackPlan:
 
   def rows(self, first_row: int, count: int) -> tuple[dict[str, np.ndarray], list[list[Piece]]]:
     """Global rows [first_row, first_row + count): the five decoder features, int32
-    [count, seq_len], and per row the pieces whose tokens it holds."""
+    [count, seq_len], and per row the pieces it holds (each its [start, end) in that row)."""
     R, L = self.rows_per_block, self.seq_len
     blocks = range(first_row // R, (first_row + count - 1) // R + 1)
     pieces = {j: self.block_pieces(j) for j in blocks}
@@ -173,7 +231,7 @@ class PackPlan:
       block, owners = self._pack(pieces[j])
       for k in _FEATURES:
         features[k][b * R:(b + 1) * R] = block[k]
-      row_pieces.extend([pieces[j][i] for i in owner] for owner in owners)
+      row_pieces.extend(owners)
     skip = first_row - blocks[0] * R
     return ({k: v[skip:skip + count] for k, v in features.items()},
             row_pieces[skip:skip + count])
@@ -190,27 +248,28 @@ class PackPlan:
       if key in self._tokens:
         self._tokens.move_to_end(key)
       else:
-        missing[key] = None
+        missing[key] = p.length
     by_task = collections.defaultdict(list)
-    for key in missing:
-      by_task[(key[0], key[1])].append(key[2])
+    for key, length in missing.items():
+      by_task[(key[0], key[1])].append((key[2], length))
     for (task, epoch), docs in by_task.items():
       data = self.tasks[task]
-      texts = keyed_preprocessing.transform(data.source.read(docs), docs,
-                                            data.stream.epoch_key(epoch), data.rates)
-      for doc, ids in zip(docs, data.vocabulary.encode_batch(texts)):
-        self._tokens[(task, epoch, doc)] = np.asarray(ids + [EOS_ID], np.int32)
+      ids, lengths = zip(*docs)
+      rows = keyed_preprocessing.encode(
+          data.source.read(ids), ids, data.stream.choice_key(epoch), data.rates, data.vocabulary,
+          np.asarray(lengths), content_ids=data.stream.counts.recent_content_ids,
+          stats=self.fim_fit)
+      for doc, row in zip(ids, rows):
+        self._tokens[(task, epoch, doc)] = row
     while len(self._tokens) > max(self._token_cache_docs, len(pieces)):
       self._tokens.popitem(last=False)
 
-  def _pack(self, pieces: Sequence[Piece]) -> tuple[dict[str, np.ndarray], list[list[int]]]:
+  def _pack(self, pieces: Sequence[Piece]) -> tuple[dict[str, np.ndarray], list[list[Piece]]]:
     R, L = self.rows_per_block, self.seq_len
     capacity = R * L
     tokens, labels = [], []
     for i, p in enumerate(pieces):
-      ids = self._tokens[(p.task, p.epoch, p.doc)]
-      n = len(ids)
-      part = ids[p.start * n // p.estimate:p.end * n // p.estimate]
+      part = self._tokens[(p.task, p.epoch, p.doc)][p.start:p.end]
       tokens.append(part)
       labels.append(np.full(len(part), i, np.int32))
     flat = np.concatenate(tokens) if tokens else np.zeros(0, np.int32)
@@ -231,7 +290,16 @@ class PackPlan:
     features = {"decoder_target_tokens": flat * real, "decoder_input_tokens": inputs,
                 "decoder_loss_weights": real.astype(np.int32), "decoder_segment_ids": segment,
                 "decoder_positions": positions}
-    owners = [sorted(set(label[r][real[r]].tolist())) for r in range(R)]
+    # Per row, the part of each piece it holds (a piece cut at a row end continues in the next).
+    owners: list[list[Piece]] = [[] for _ in range(R)]
+    first = 0
+    for p, part in zip(pieces, tokens):
+      last = min(first + len(part), capacity)
+      for r in range(first // L, (last - 1) // L + 1) if last > first else ():
+        a, b = max(first, r * L), min(last, (r + 1) * L)
+        owners[r].append(dataclasses.replace(p, start=p.start + a - first,
+                                             end=p.start + b - first))
+      first += len(part)
     return {k: v.astype(np.int32) for k, v in features.items()}, owners
 
 

@@ -27,11 +27,17 @@ from starjax.tokens import FILE_SEP, FILENAME, GH_STARS, REPONAME, SPECIAL_TOKEN
 # pipeline put them (metadata, FIM, EOS). Inference does not mark: prompts keep them.
 TEXT_MARK = "\U0010fffe"
 _LITERAL_SPECIAL = "<(" + "|".join(re.escape(t[1:]) for t in SPECIAL_TOKENS + (FILE_SEP,)) + ")"
+_LITERAL_SPECIAL_RE = re.compile(_LITERAL_SPECIAL)
 
 
 def mark_special_tokens(text: tf.Tensor) -> tf.Tensor:
   """String tensor with TEXT_MARK after the `<` of every special-token string it contains."""
   return tf.strings.regex_replace(text, _LITERAL_SPECIAL, "<" + TEXT_MARK + r"\1")
+
+
+def mark_special_text(text: str) -> str:
+  """mark_special_tokens for a Python string (the step-indexed pipeline's preprocessing)."""
+  return _LITERAL_SPECIAL_RE.sub("<" + TEXT_MARK + r"\1", text)
 
 
 def encode_marked(vocabulary, texts: list[str]) -> list[list[int]]:

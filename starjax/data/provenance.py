@@ -69,10 +69,9 @@ def step_documents(model_dir: str, step: int) -> dict:
     for p in row:
       task = plan.tasks[p.task]
       doc = task.source.read([p.doc])[0]
-      n = len(plan.token_ids(p))
       docs.append({"task": task.stream.name, "epoch": p.epoch, "document": p.doc,
                    "repository": doc.repo, "path": doc.path,
-                   "tokens": [p.start * n // p.estimate, p.end * n // p.estimate]})
+                   "tokens": [p.start, p.end]})
     rows.append({"sample_id": index * batch + r, "documents": docs})
   return {"step": step, "batch_index": index, "rows": rows}
 

@@ -90,6 +90,60 @@ def test_batches_are_exactly_packed(local_env):
                 b["decoder_target_tokens"][r, cols[:-1]]).all()
 
 
+def test_the_pack_plan_is_exact_every_token_of_its_documents_and_no_padding(local_env):
+  plan = indexed_loader.pack_plan_for("local_code", seq_len=SEQ_LEN, seed=4)
+  features, pieces = plan.rows(0, 40)  # 5 blocks of 8 rows, across the mixture's tasks
+  real = features["decoder_segment_ids"] > 0
+  assert real.all() and plan.padding_tokens == plan.dropped_tokens == 0  # rows are full
+  # The rows hold exactly the planned tokens of the planned documents, piece by piece.
+  assert real.sum() == sum(p.end - p.start for row in pieces for p in row)
+  for r, row in enumerate(pieces):
+    seg = features["decoder_segment_ids"][r]
+    assert len(row) == seg.max()
+    for s, p in enumerate(row, 1):
+      ids = plan.token_ids(p)
+      assert len(ids) == p.length and ids[-1] == 0
+      assert np.array_equal(features["decoder_target_tokens"][r, seg == s], ids[p.start:p.end])
+  # Consecutive pieces of one document tile it: a document longer than a row is split into
+  # rows (new segments), not dropped; every document in the range is whole but the two ends.
+  by_doc = {}
+  for row in pieces:
+    for p in row:
+      by_doc.setdefault((p.task, p.epoch, p.doc), []).append((p.start, p.end, p.length))
+  assert any(len(v) > 1 for v in by_doc.values())
+  for spans in by_doc.values():
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+  middle = list(by_doc.values())[1:-1]
+  assert all(s[0][0] == 0 and s[-1][1] == s[-1][2] for s in middle if s[0][2] < SEQ_LEN)
+
+
+def test_planned_lengths_are_what_the_keyed_preprocessing_encodes(local_env):
+  plan = indexed_loader.pack_plan_for("local_code", seq_len=SEQ_LEN, seed=0)
+  rates = keyed_preprocessing.Rates(metadata_rate=0.5, fim_rate=0.5, spm_rate=0.5)
+  stats, fim_documents, documents_seen = keyed_preprocessing.FitStats(), 0, 0
+  for data, key in ((t, k) for t in plan.tasks for k in (1, 2)):
+    docs = np.arange(len(data.stream.index))
+    data.stream.counts.ensure(docs)
+    documents = data.source.read(docs)
+    lengths = keyed_preprocessing.planned_lengths(docs, key, rates, data.stream.counts)
+    rows = keyed_preprocessing.encode(documents, docs, key, rates, data.vocabulary, lengths,
+                                      stats=stats)
+    assert [len(r) for r in rows] == lengths.tolist()  # exact for every document
+    choices = keyed_preprocessing.Choices.of(key, docs, rates)
+    fim_documents += int(choices.fim.sum())
+    documents_seen += len(docs)
+    for i, row in enumerate(rows):
+      control = [t for t in row.tolist() if t in (1, 2, 3)]
+      if choices.fim[i]:
+        assert sorted(control) == [1, 2, 3]
+      else:  # the content's own tokens, exactly as counted
+        content = data.vocabulary.encode_batch([documents[i].content])[0]
+        assert row[-1 - len(content):-1].tolist() == content and not control
+  assert 0 < stats.fim_documents == fim_documents < documents_seen
+  # FIM's length rule (BigCode's): at most a few tokens per FIM document
+  assert stats.trimmed + stats.padded <= 4 * stats.fim_documents
+
+
 @pytest.mark.parametrize("k", [1, 3, 7])
 def test_resuming_at_step_k_is_bitwise_the_uninterrupted_stream(local_env, k):
   kwargs = dict(seq_len=SEQ_LEN, batch_size=BATCH, seed=3)
