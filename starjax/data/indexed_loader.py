@@ -31,6 +31,7 @@ from starjax.data.sources import ParquetCodeSource
 from starjax.data.token_counts import TokenCounts
 
 PIPELINE = "indexed/2"  # 2: exact document lengths (token_counts)
+_LOOKAHEAD_TOKENS = 1 << 16  # tokens of this process's rows read (and tokenized) together
 _lock = threading.RLock()
 _plans: dict[tuple, PackPlan] = {}
 
@@ -134,9 +135,13 @@ def train_batches(name: str, *, seq_len: int, batch_size: int, seed: int = 0,
     raise DataError(f"shard_index={shard_index} is not in [0, num_shards={num_shards})")
   plan = pack_plan_for(name, seq_len=seq_len, seed=seed)
   global_batch = batch_size * num_shards
-  step = start_batch
+  # After the first, steps are read a few at a time, so that their documents are tokenized in
+  # one batch (the first batch of a resumed run comes as soon as it can).
+  ahead = max(1, -(-_LOOKAHEAD_TOKENS // (batch_size * seq_len)))
+  step, count = start_batch, 1
   while True:
-    features, _ = step_rows(plan, step, global_batch, shard_index=shard_index,
-                            num_shards=num_shards)
-    yield features
-    step += 1
+    ranges = [((s * global_batch + shard_index * batch_size), batch_size)
+              for s in range(step, step + count)]
+    for features, _ in plan.rows_many(ranges):
+      yield features
+    step, count = step + count, ahead

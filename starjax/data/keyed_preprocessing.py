@@ -38,6 +38,7 @@ _STAR_NAMES = ("0", "1-10", "10-100", "100-1000", "1000+")
 # Streams of keyed_uniform: three metadata fields, FIM or not, SPM or PSM, two split points.
 _REPO, _PATH, _STARS, _FIM, _SPM, _POINT_A, _POINT_B = range(7)
 FIM_CONTROL_TOKENS = 3
+_EOS = np.array([EOS_ID], np.int32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +158,8 @@ def encode(documents: Sequence, doc_ids: Sequence[int], key: int, rates: Rates, 
     documents, doc_ids: the documents and their indices.
     key, rates: the keyed choices (as `transform`).
     lengths: planned_lengths of these documents.
-    content_ids: optional function doc id → its content's ids (already tokenized) or None.
+    content_ids: optional function doc id → its content's ids (int32, already tokenized) or
+      None.
     stats: where to add what the FIM length rule trimmed and padded.
   """
   c = Choices.of(key, doc_ids, rates)
@@ -177,8 +179,7 @@ def encode(documents: Sequence, doc_ids: Sequence[int], key: int, rates: Rates, 
     else:
       fields = [add(f) for f, keep in zip(_fields(doc), c.fields[i]) if keep]
       known = content_ids(int(d)) if content_ids else None
-      content = known if known is not None else add(mark_special_text(doc.content))
-      slots.append((fields, content))
+      slots.append((fields, known if known is not None else add(mark_special_text(doc.content))))
   ids = encode_marked(vocabulary, texts)
   out = []
   for i, slot in enumerate(slots):
@@ -205,17 +206,14 @@ def encode(documents: Sequence, doc_ids: Sequence[int], key: int, rates: Rates, 
         else:
           prefix = tokens
       if c.spm[i]:
-        seq = [FIM_PREFIX_ID, FIM_SUFFIX_ID, *suffix, FIM_MIDDLE_ID, *prefix, *middle]
+        parts = [[FIM_PREFIX_ID, FIM_SUFFIX_ID], suffix, [FIM_MIDDLE_ID], prefix, middle]
       else:
-        seq = [FIM_PREFIX_ID, *prefix, FIM_SUFFIX_ID, *suffix, FIM_MIDDLE_ID, *middle]
+        parts = [[FIM_PREFIX_ID], prefix, [FIM_SUFFIX_ID], suffix, [FIM_MIDDLE_ID], middle]
     else:
       fields, content = slot
-      content = content if isinstance(content, list) else ids[content]
-      seq = [t for f in fields for t in ids[f]]
-      if fields:
-        seq += ids[newline]
-      seq += content
-    row = np.asarray(seq + [EOS_ID], np.int32)
+      parts = [ids[f] for f in fields] + ([ids[newline]] if fields else [])
+      parts.append(ids[content] if isinstance(content, int) else content)
+    row = np.concatenate([np.asarray(x, np.int32) for x in parts] + [_EOS])
     if len(row) != int(lengths[i]):
       raise DataError(f"document {doc_ids[i]}: {len(row)} tokens where its token counts plan "
                       f"{lengths[i]}: the cached counts do not match the data; delete "

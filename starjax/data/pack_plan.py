@@ -40,7 +40,9 @@ from starjax.data.token_counts import TokenCounts
 from starjax.tokens import EOS_ID
 
 PERIOD = 1 << 16
-_EXTEND_DOCS = 256  # the first epoch's prefix grows by at least this many documents at a time
+# The first epoch's prefix grows by this many documents at a time while they are being counted
+# (their content ids wait for packing in token_counts' cache of 2048 documents).
+_EXTEND_DOCS = 1024
 # Epoch e's metadata/FIM choices are those of epoch e mod CHOICE_PERIOD (the order is new every
 # epoch). Epoch lengths then repeat with that period, so any token offset maps to its epoch by
 # arithmetic instead of summing every epoch before it; no real run trains 64 epochs.
@@ -103,7 +105,7 @@ class TaskStream:
     """Grows `ep.ends` until it covers token `offset` of the epoch or the whole epoch."""
     while len(ep.ends) < len(ep.order) and (not len(ep.ends) or ep.ends[-1] <= offset):
       k = len(ep.ends)
-      step = len(ep.order) - k if self.counts.complete else max(_EXTEND_DOCS, k // 4)
+      step = len(ep.order) - k if self.counts.complete else _EXTEND_DOCS
       base = ep.ends[-1] if k else 0
       lengths = self.lengths(epoch, ep.order[k:k + step])
       ep.ends = np.concatenate([ep.ends, base + np.cumsum(lengths)])
@@ -221,20 +223,25 @@ class PackPlan:
   def rows(self, first_row: int, count: int) -> tuple[dict[str, np.ndarray], list[list[Piece]]]:
     """Global rows [first_row, first_row + count): the five decoder features, int32
     [count, seq_len], and per row the pieces it holds (each its [start, end) in that row)."""
-    R, L = self.rows_per_block, self.seq_len
-    blocks = range(first_row // R, (first_row + count - 1) // R + 1)
-    pieces = {j: self.block_pieces(j) for j in blocks}
+    return self.rows_many([(first_row, count)])[0]
+
+  def rows_many(self, ranges: Sequence[tuple[int, int]]
+                ) -> list[tuple[dict[str, np.ndarray], list[list[Piece]]]]:
+    """`rows` of several (first_row, count) ranges, their documents tokenized together (one
+    batch for the Rust tokenizer's threads instead of a few documents at a time)."""
+    R = self.rows_per_block
+    spans = [range(first // R, (first + count - 1) // R + 1) for first, count in ranges]
+    pieces = {j: self.block_pieces(j) for blocks in spans for j in blocks}
     self._tokenize([p for ps in pieces.values() for p in ps])
-    features = {k: np.zeros((len(blocks) * R, L), np.int32) for k in _FEATURES}
-    row_pieces: list[list[Piece]] = []
-    for b, j in enumerate(blocks):
-      block, owners = self._pack(pieces[j])
-      for k in _FEATURES:
-        features[k][b * R:(b + 1) * R] = block[k]
-      row_pieces.extend(owners)
-    skip = first_row - blocks[0] * R
-    return ({k: v[skip:skip + count] for k, v in features.items()},
-            row_pieces[skip:skip + count])
+    packed = {j: self._pack(ps) for j, ps in pieces.items()}
+    out = []
+    for (first, count), blocks in zip(ranges, spans):
+      features = {k: np.concatenate([packed[j][0][k] for j in blocks]) for k in _FEATURES}
+      row_pieces = [row for j in blocks for row in packed[j][1]]
+      skip = first - blocks[0] * R
+      out.append(({k: v[skip:skip + count] for k, v in features.items()},
+                  row_pieces[skip:skip + count]))
+    return out
 
   def token_ids(self, piece: Piece) -> np.ndarray:
     """The whole document's token ids (after metadata/FIM, ending in <|endoftext|>)."""

@@ -30,7 +30,7 @@ from starjax.data.random_access import DocumentIndex, DocumentSource
 
 FORMAT_VERSION = 1
 _SAVE_EVERY = 4096      # documents counted between saves (a killed run recounts at most these)
-_RECENT_IDS = 2048      # content ids kept for packing
+_RECENT_IDS = 2048      # documents whose content ids are kept for packing (int32: a few MB)
 log = logging.getLogger("starjax.data")
 
 
@@ -90,16 +90,16 @@ class TokenCounts:
     content_ids, field_counts = keyed_preprocessing.count_tokens(documents, self.vocabulary)
     for d, ids_ in zip(missing.tolist(), content_ids):
       self.content[d] = len(ids_)
-      self._recent[d] = ids_
+      self._recent[d] = np.asarray(ids_, np.int32)
     self.repo[missing], self.path_tokens[missing], self.stars[missing] = field_counts
-    while len(self._recent) > max(_RECENT_IDS, len(missing)):
+    while len(self._recent) > _RECENT_IDS:
       self._recent.popitem(last=False)
     self.known += len(missing)
     self._unsaved += len(missing)
     if self._unsaved >= _SAVE_EVERY or self.complete:
       self.save()
 
-  def recent_content_ids(self, doc: int) -> list[int] | None:
+  def recent_content_ids(self, doc: int) -> np.ndarray | None:
     """The content's token ids if this process just counted them (else None)."""
     return self._recent.pop(doc, None)
 
