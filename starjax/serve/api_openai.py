@@ -89,8 +89,23 @@ def _n(body: dict) -> int:
                what=f"must be between 1 and {MAX_N}")
 
 
-def _logprobs_object(service: Service, events: list[TokenEvent], k: int, offset: int) -> dict:
+def _logprobs_object(service: Service, events: list[TokenEvent], k: int, offset: int,
+                     prompt: tuple[list[int], FinishEvent] | None = None) -> dict:
+  """OpenAI's completion `logprobs`: the generated tokens, after the prompt's when `prompt`
+  (its ids and the FinishEvent carrying their scores) is given (`echo`)."""
   tokens, token_logprobs, top, offsets = [], [], [], []
+  if prompt is not None:
+    offset = 0
+    ids, finish = prompt
+    for i, (token_id, logprob) in enumerate(zip(ids, finish.prompt_logprobs)):
+      text = service.token_text(token_id)
+      tokens.append(text)
+      token_logprobs.append(logprob)
+      # The first token has nothing before it to be predicted from: null, as OpenAI's.
+      top.append(None if i == 0 else
+                 {service.token_text(t): lp for t, lp in finish.prompt_top[i][:k]})
+      offsets.append(offset)
+      offset += len(text)
   for event in events:
     text = service.token_text(event.id)
     tokens.append(text)
@@ -148,6 +163,15 @@ def router(service: Service) -> APIRouter:
     logprobs = field(body, "logprobs", int, check=lambda k: 0 <= k <= 5,
                      what="must be between 0 and 5")
     echo = field(body, "echo", bool, False)
+    stream = field(body, "stream", bool, False)
+    # Streamed chunks carry no logprobs (null), so only a whole response scores its prompt.
+    score_prompt = echo and logprobs is not None and not stream
+    if score_prompt and fim:
+      raise ValidationError("`echo` with `logprobs` cannot be used with `suffix`: the prompt "
+                            "the model scores is the FIM prompt, not the echoed text; drop "
+                            "`echo` or `suffix`")
+    if score_prompt:
+      params = dataclasses.replace(params, prompt_logprobs=True)
     texts = [service.fim_prompt(p, suffix) if fim else p for p in prompts]
     encoded = [service.encode(t) for t in texts]
     for ids in encoded:
@@ -155,7 +179,7 @@ def router(service: Service) -> APIRouter:
     jobs = [(ids, dataclasses.replace(params, seed=(params.seed + i) & 0xFFFFFFFF))
             for ids in encoded for i in range(n)]
     created, ident = int(time.time()), f"cmpl-{uuid.uuid4().hex}"
-    if field(body, "stream", bool, False):
+    if stream:
       return _stream_completions(service, jobs, ident, created, prompts, n, echo)
     with service.admission():
       results = await run_all(jobs, request)
@@ -167,8 +191,9 @@ def router(service: Service) -> APIRouter:
       choice = {"text": prefix + finish.text, "index": index, "logprobs": None,
                 "finish_reason": finish_reason(finish)}
       if logprobs is not None:
-        choice["logprobs"] = _logprobs_object(service, tokens[:len(finish.token_ids)],
-                                              logprobs, len(prefix))
+        choice["logprobs"] = _logprobs_object(
+            service, tokens[:len(finish.token_ids)], logprobs, len(prefix),
+            prompt=(jobs[index][0], finish) if score_prompt else None)
       choices.append(choice)
     return {"id": ident, "object": "text_completion", "created": created,
             "model": service.model_id, "choices": choices,

@@ -17,6 +17,7 @@ Stop sequences are cut from generated_text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -133,6 +134,8 @@ class _TgiRequest:
       self.prompt_ids = self.prompt_ids[-truncate:]
     self.details = field(parameters, "details", bool, False)
     self.input_details = field(parameters, "decoder_input_details", bool, False)
+    if self.input_details:
+      self.params = dataclasses.replace(self.params, prompt_logprobs=True)
     self.full_text = field(parameters, "return_full_text", bool, False)
     self.top_n = min(field(parameters, "top_n_tokens", int, 0, check=lambda n: n >= 0,
                            what="must be >= 0"), 5)
@@ -148,9 +151,9 @@ def _details(service: Service, req: _TgiRequest, finish: FinishEvent, tokens: li
              "generated_tokens": len(tokens),
              "seed": req.params.seed if req.params.temperature > 0 else None,
              "prefill": [], "tokens": tokens, "tokens_cached": finish.tokens_cached}
-  if req.input_details:
-    # Prompt log-probabilities are not computed (prefill keeps only the last position's).
-    details["prefill"] = [_token(service, i, None, None) for i in req.prompt_ids]
+  if req.input_details and finish.prompt_logprobs is not None:
+    details["prefill"] = [_token(service, i, None, lp)
+                          for i, lp in zip(req.prompt_ids, finish.prompt_logprobs)]
   if top is not None:
     details["top_tokens"] = top
   return details

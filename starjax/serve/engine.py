@@ -1,7 +1,7 @@
 """The slot engine: continuous batching as pure jitted functions over the model's KV cache.
 
     state = engine.init()                                  # N empty slots, one KVCache [N, S]
-    row, first = engine.prefill(row, tokens, start, length, sampling)   # one prompt, a bucket
+    row, first, scores = engine.prefill(row, tokens, start, sampling, presence)  # a bucket
     state = engine.insert(state, row, first, slot, sampling)            # into a free slot
     state, sampled = engine.generate(state, active)        # one token for every slot
 
@@ -13,6 +13,9 @@ Prompts are right-padded to a length bucket (padding has segment id 0 and is nev
 then overwritten by the tokens generated after it), so each bucket compiles once. A prefill
 may start after tokens already in the slot (`start`): that is prefix reuse, the next keystroke
 prefilling only what it adds. Everything is fixed-shape: after warm-up nothing recompiles.
+Prompt log-probabilities (OpenAI `echo` + `logprobs`, TGI `decoder_input_details`) come from
+the prefill's own logits, computed under a runtime flag (lax.cond), so asking for them neither
+recompiles nor costs the requests that do not.
 """
 
 from __future__ import annotations
@@ -26,9 +29,19 @@ import numpy as np
 
 from starjax.infer.decoding import TokenGenerator
 from starjax.model import KVCache
-from starjax.serve.sampling import Sampled, SlotSampling, sample_slots
+from starjax.serve.sampling import TOP_LOGPROBS, Sampled, SlotSampling, sample_slots
 
 DEFAULT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class PromptScores:
+  """Log-probabilities of a prefill's tokens under the model, each token given the ones before
+  it; entry 0 (the first token prefilled) has no logits before it and is 0."""
+  logprob: jax.Array       # float32 [bucket]
+  top_ids: jax.Array       # int32 [bucket, TOP_LOGPROBS]: the likeliest tokens at that place
+  top_logprobs: jax.Array  # float32 [bucket, TOP_LOGPROBS]
 
 
 @jax.tree_util.register_dataclass
@@ -87,13 +100,14 @@ class Engine:
       return self._init()
 
   def prefill(self, row: KVCache | None, tokens, start: int, sampling: SlotSampling,
-              presence: np.ndarray):
+              presence: np.ndarray, prompt_logprobs: bool = False):
     """Runs tokens (a prompt, or what it adds to the `start` tokens already in `row`) through
     the model into a one-slot cache and samples the first new token.
 
     row: a one-slot KVCache (`extract`) or None for an empty one. tokens: int sequence, padded
     here to a bucket; start + bucket must fit the cache. presence: bool [vocab], the prompt's
-    tokens. Returns (row, Sampled of one slot)."""
+    tokens. prompt_logprobs: also score the tokens (else the scores are zeros). Returns (row,
+    Sampled of one slot, PromptScores of the bucket: entries past len(tokens) are padding)."""
     n = len(tokens)
     padded = np.zeros((1, self.bucket(n)), np.int32)
     padded[0, :n] = tokens
@@ -104,7 +118,7 @@ class Engine:
       if row is None:
         row = self._empty_row()
       return self._prefill(self.tokens.params, row, padded, np.int32(start), np.int32(n),
-                           sampling, presence[None])
+                           sampling, presence[None], np.bool_(prompt_logprobs))
 
   def extract(self, state: EngineState, slot: int) -> KVCache:
     """The one-slot cache of `slot` (to prefill after its cached prefix)."""
@@ -132,11 +146,12 @@ class Engine:
     active = np.zeros(self.slots, bool)
     active[0] = True
     for bucket in self.buckets:
-      row, first = self.prefill(None, [0] * bucket, 0, sampling, presence)
+      row, first, _ = self.prefill(None, [0] * bucket, 0, sampling, presence)
       state = self.insert(state, row, first, 0, min(bucket, self.cache_len - 1), sampling,
                           presence)
       if 1 + bucket <= self.cache_len:
-        row, first = self.prefill(self.extract(state, 0), [0] * bucket, 1, sampling, presence)
+        row, first, _ = self.prefill(self.extract(state, 0), [0] * bucket, 1, sampling,
+                                     presence)
         state = self.insert(state, row, first, 0, 1 + bucket, sampling, presence)
       state, sampled = self.generate(state, active)
     jax.block_until_ready(sampled)
@@ -161,7 +176,8 @@ class Engine:
                        steps=jnp.zeros(n, jnp.int32), presence=jnp.zeros((n, self.vocab), bool),
                        sampling=sampling)
 
-  def _prefill_fn(self, params, row: KVCache, tokens, start, length, sampling, presence):
+  def _prefill_fn(self, params, row: KVCache, tokens, start, length, sampling, presence,
+                  prompt_logprobs):
     t = tokens.shape[1]
     model, layers = self.tokens._model(params)  # pylint: disable=protected-access
     # Forget what the slot held from `start` on: only its first `start` tokens are reused.
@@ -172,7 +188,8 @@ class Engine:
     logits, row = model.decode(tokens, positions, row, start, layers, segment_ids=real)
     last = jax.lax.dynamic_index_in_dim(logits[0], length - 1, keepdims=True)
     one = _one_slot(sampling)
-    return row, sample_slots(last, one, jnp.zeros(1, jnp.int32), presence)
+    scores = jax.lax.cond(prompt_logprobs, _score_prompt, _no_scores, logits[0], tokens[0])
+    return row, sample_slots(last, one, jnp.zeros(1, jnp.int32), presence), scores
 
   def _extract_fn(self, state: EngineState, slot) -> KVCache:
     take = lambda a: jax.lax.dynamic_slice_in_dim(a, slot, 1, axis=0)  # noqa: E731
@@ -205,6 +222,25 @@ class Engine:
     return EngineState(cache=cache, token=token, index=state.index + step,
                        steps=state.steps + step, presence=presence,
                        sampling=state.sampling), sampled
+
+
+def _score_prompt(logits, tokens) -> PromptScores:
+  """logits float32 [t, vocab] of tokens int32 [t]: token i is scored by the logits at i - 1
+  (the raw distribution, as the generated tokens' logprobs are)."""
+  logprobs = jax.nn.log_softmax(logits[:-1], axis=-1)
+  chosen = jnp.take_along_axis(logprobs, tokens[1:, None], axis=-1)[:, 0]
+  top_logprobs, top_ids = jax.lax.top_k(logprobs, TOP_LOGPROBS)
+  pad = lambda a: jnp.concatenate([jnp.zeros_like(a[:1]), a])  # noqa: E731
+  return PromptScores(logprob=pad(chosen), top_ids=pad(top_ids.astype(jnp.int32)),
+                      top_logprobs=pad(top_logprobs))
+
+
+def _no_scores(logits, tokens) -> PromptScores:
+  t = tokens.shape[0]
+  del logits
+  return PromptScores(logprob=jnp.zeros(t, jnp.float32),
+                      top_ids=jnp.zeros((t, TOP_LOGPROBS), jnp.int32),
+                      top_logprobs=jnp.zeros((t, TOP_LOGPROBS), jnp.float32))
 
 
 def _one_slot(sampling: SlotSampling) -> SlotSampling:

@@ -49,6 +49,7 @@ class GenerationParams:
   single_line: bool = False         # stop at the first newline of the completion
   timeout_s: float | None = None    # deadline from arrival: finish_reason 'time'
   ignore_eos: bool = False          # EOS is an ordinary token (fixed-length benchmarks)
+  prompt_logprobs: bool = False     # score the prompt's tokens (FinishEvent.prompt_logprobs)
 
 
 @dataclasses.dataclass
@@ -72,6 +73,10 @@ class FinishEvent:
   tail: str = ""               # text not yet streamed in a TokenEvent
   ttft_s: float | None = None
   duration_s: float = 0.0
+  # With GenerationParams.prompt_logprobs: each prompt token's logprob given the tokens before
+  # it (None for the first) and the likeliest alternatives at its place [(id, logprob)].
+  prompt_logprobs: list[float | None] | None = None
+  prompt_top: list[list[tuple[int, float]]] | None = None
 
 
 @dataclasses.dataclass
@@ -105,6 +110,8 @@ class _Active:
   shown: int = 0          # characters of text already streamed
   first_token_at: float | None = None
   last_token_at: float | None = None
+  prompt_logprobs: list[float | None] | None = None
+  prompt_top: list[list[tuple[int, float]]] | None = None
 
 
 class Scheduler:
@@ -253,14 +260,20 @@ class Scheduler:
   def _prefill(self, request: Request, free: list[int]) -> None:
     p = request.params
     prompt = request.prompt_ids
-    slot, source, start = self._choose_slot(prompt, free)
+    if p.prompt_logprobs:
+      # Every prompt token is scored by the logits before it: prefill all of it, no reuse.
+      slot = source = min(free, key=lambda i: self.last_used[i])
+      start = 0
+    else:
+      slot, source, start = self._choose_slot(prompt, free)
     sampling = sampling_arrays(p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.seed)
     presence = np.zeros(self.engine.vocab, bool)
     presence[np.asarray(prompt, np.int64)] = True
     admitted = time.monotonic()
     self.metrics.observe("tgi_request_queue_duration", admitted - request.arrival)
     row = self.engine.extract(self.state, source) if start else None
-    row, first = self.engine.prefill(row, prompt[start:], start, sampling, presence)
+    row, first, scores = self.engine.prefill(row, prompt[start:], start, sampling, presence,
+                                             prompt_logprobs=p.prompt_logprobs)
     self.state = self.engine.insert(self.state, row, first, slot, len(prompt), sampling,
                                     presence)
     self.cached[slot] = list(prompt)
@@ -271,6 +284,13 @@ class Scheduler:
     active = _Active(request=request, detok=IncrementalDetokenizer(self.decode),
                      stops=StopMatcher(stops), prompt_tokens=len(prompt), tokens_cached=start,
                      admitted=admitted)
+    if p.prompt_logprobs:
+      n = len(prompt)
+      logprobs = np.asarray(scores.logprob)[:n].tolist()
+      top_ids, top_lp = np.asarray(scores.top_ids)[:n], np.asarray(scores.top_logprobs)[:n]
+      active.prompt_logprobs = [None] + logprobs[1:]
+      active.prompt_top = [[]] + [[(int(t), float(v)) for t, v in zip(ids, lps)]
+                                  for ids, lps in zip(top_ids[1:], top_lp[1:])]
     self.slots[slot] = active
     self._update_gauges()
     self._on_token(slot, int(np.asarray(first.token)[0]), float(np.asarray(first.logprob)[0]),
@@ -373,4 +393,5 @@ class Scheduler:
         text=text, token_ids=ids, logprobs=active.logprobs[:len(ids)], finish_reason=reason,
         prompt_tokens=active.prompt_tokens, tokens_cached=active.tokens_cached,
         stop_sequence=stop_sequence, tail=text[active.shown:], ttft_s=ttft,
-        duration_s=now - active.request.arrival))
+        duration_s=now - active.request.arrival, prompt_logprobs=active.prompt_logprobs,
+        prompt_top=active.prompt_top))

@@ -74,3 +74,25 @@ def run_requests(scheduler, prompts_ids, params_list, timeout=120):
     if isinstance(event, FinishEvent):
       done[i] = event
   return [done[i] for i in range(len(prompts_ids))]
+
+
+@pytest.fixture(scope="session")
+def score_by_forward():
+  """score(ids) → (logprobs, top): each token's log-probability given the tokens before it
+  (None for the first) and the 5 likeliest tokens at its place [(id, logprob)], from one full
+  forward pass of the served model (write_model_dir's weights), no KV cache involved."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  from starjax.model import create_decoder  # pylint: disable=import-outside-toplevel
+  graphdef, params = nnx.split(create_decoder(TINY, seed=3))
+  forward = jax.jit(lambda p, t: jax.nn.log_softmax(nnx.merge(graphdef, p)(t), axis=-1))
+
+  def score(ids):
+    logprobs = jax.device_get(forward(params, jnp.asarray([ids], jnp.int32))[0])
+    chosen = [None] + [float(logprobs[i - 1, ids[i]]) for i in range(1, len(ids))]
+    top = [[]] + [[(int(t), float(logprobs[i - 1, t])) for t in (-logprobs[i - 1]).argsort()[:5]]
+                  for i in range(1, len(ids))]
+    return chosen, top
+
+  return score

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from starjax import tokens as tokens_lib
@@ -51,6 +52,36 @@ def test_completion_n_logprobs_and_stream(openai_client, generator):
                                                  temperature=0, stream=True))
   assert "".join(c.choices[0].text for c in chunks) == reference.text
   assert chunks[-1].choices[0].finish_reason in ("length", "stop")
+
+
+def test_echo_with_logprobs_scores_the_prompt_like_a_full_forward(openai_client, generator,
+                                                                  score_by_forward):
+  prompt = "def fibonacci(n):\n    "
+  ids = generator.encode(prompt)
+  expected, expected_top = score_by_forward(ids)
+  reference = generator.complete([prompt], SamplingConfig(max_new_tokens=4))[0]
+  result = openai_client.completions.create(model="tiny", prompt=prompt, max_tokens=4,
+                                            temperature=0, echo=True, logprobs=3)
+  choice = result.choices[0]
+  assert choice.text == prompt + reference.text
+  logprobs, n = choice.logprobs, len(ids)
+  assert logprobs.tokens[:n] == [generator.decode([i]) for i in ids]
+  assert len(logprobs.tokens) == n + len(reference.tokens)
+  assert logprobs.token_logprobs[0] is None and logprobs.top_logprobs[0] is None
+  np.testing.assert_allclose(logprobs.token_logprobs[1:n], expected[1:], atol=1e-4)
+  for place in range(1, n):
+    best = {generator.decode([t]): lp for t, lp in expected_top[place][:3]}
+    assert logprobs.top_logprobs[place].keys() == best.keys()
+    np.testing.assert_allclose(list(logprobs.top_logprobs[place].values()),
+                               list(best.values()), atol=1e-4)
+  assert logprobs.text_offset[n] == len(prompt)
+
+
+def test_echo_with_logprobs_and_suffix_is_a_422(client):
+  response = client.post("/v1/completions", json={
+      "prompt": "a", "suffix": "b", "echo": True, "logprobs": 1, "max_tokens": 2})
+  assert response.status_code == 422
+  assert "`suffix`" in response.json()["error"]
 
 
 def test_stream_ends_with_done(client):

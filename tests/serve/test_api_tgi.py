@@ -3,6 +3,7 @@ raw SSE, and a byte-exact replay of what llm-ls sends for its `tgi` backend."""
 
 import json
 
+import numpy as np
 import pytest
 
 from starjax.infer.sampling import SamplingConfig
@@ -38,6 +39,24 @@ def test_generate_details(client):
   assert all({"id", "text", "logprob", "special"} <= set(t) for t in details["tokens"])
   assert len(details["top_tokens"][0]) == 2
   assert details["prefill"] and details["prefill"][0]["logprob"] is None
+
+
+def test_decoder_input_details_score_the_prompt_like_a_full_forward(client, generator,
+                                                                    score_by_forward):
+  body = client.post("/generate", json={"inputs": PROMPT, "parameters": {
+      "max_new_tokens": 3, "details": True, "decoder_input_details": True}}).json()
+  prefill = body["details"]["prefill"]
+  ids = generator.encode(PROMPT)
+  expected, _ = score_by_forward(ids)
+  assert [t["id"] for t in prefill] == ids
+  assert [t["text"] for t in prefill] == [generator.decode([i]) for i in ids]
+  assert prefill[0]["logprob"] is None
+  np.testing.assert_allclose([t["logprob"] for t in prefill[1:]], expected[1:], atol=1e-4)
+  assert body["details"]["tokens_cached"] == 0  # every token needs the logits before it
+  plain = client.post("/generate", json={"inputs": PROMPT, "parameters": {
+      "max_new_tokens": 3, "details": True}}).json()
+  assert plain["details"]["prefill"] == []
+  assert plain["generated_text"] == body["generated_text"]
 
 
 def test_inference_client_text_generation(server_url, generator):
