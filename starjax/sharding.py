@@ -1,8 +1,10 @@
 """Device meshes and logical-axis rules: where every parameter, optimizer slot and batch lives.
 
-The mesh has three axes, t5x/MaxText style: `data` (pure data parallelism: replicated
-parameters), `fsdp` (data parallelism with parameters and optimizer state sharded across it)
-and `tensor` (Megatron-style tensor parallelism over heads, MLP and vocabulary). Sizes come
+The mesh has four axes, t5x/MaxText style: `data` (pure data parallelism: replicated
+parameters), `fsdp` (data parallelism with parameters and optimizer state sharded across it),
+`context` (the sequence dimension of activations split across chips, for long contexts:
+starjax/model/context_parallel.py) and `tensor` (Megatron-style tensor parallelism over heads,
+MLP and vocabulary). Sizes come
 from gin; -1 takes the remaining devices. Parameters and activations name their dimensions
 logically (`embed`, `heads`, `act_batch`, ...); one priority-ordered table per mesh, in gin,
 maps those names to mesh axes. A rule is skipped for a dimension it does not divide (MQA's
@@ -23,13 +25,15 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-MESH_AXES = ("data", "fsdp", "tensor")
+# `context` sits between `fsdp` and `tensor`: it all-gathers keys and values in every layer,
+# so it gets nearer (faster-linked) chips than the data axes, `tensor` the nearest.
+MESH_AXES = ("data", "fsdp", "context", "tensor")
 
 # (logical name, mesh axis or axes or None), first match wins, t5x semantics.
 STANDARD_LOGICAL_AXIS_RULES = (
     # activations
     ("act_batch", ("data", "fsdp")),
-    ("act_length", None),
+    ("act_length", "context"),
     ("act_embed", None),
     ("act_heads", "tensor"),
     ("act_kv_heads", "tensor"),
@@ -62,6 +66,9 @@ class MeshError(ValueError):
 class MeshConfig:
   """Mesh axis sizes (-1 = the remaining devices) and the logical-axis rules for this mesh.
 
+  context: chips the sequence of every activation is split over (context parallelism; the
+    sequence length must be a multiple of 2 × context, see starjax/model/context_parallel.py).
+
   expected_devices: if set, the device count this mesh file was written for (a pod slice);
     `info` uses it to report per-device memory without the devices being present.
   topology: the TPU slice this mesh is laid over, as libtpu names it ('v4:4x8x8',
@@ -73,6 +80,7 @@ class MeshConfig:
   data: int = -1
   fsdp: int = 1
   tensor: int = 1
+  context: int = 1
   logical_axis_rules: tuple = STANDARD_LOGICAL_AXIS_RULES
   expected_devices: int | None = None
   topology: str | None = None
@@ -82,7 +90,8 @@ class MeshConfig:
     """Resolves -1 against `num_devices` (default: expected_devices or all JAX devices)."""
     if num_devices is None:
       num_devices = self.expected_devices or jax.device_count()
-    sizes = {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
+    sizes = {"data": self.data, "fsdp": self.fsdp, "context": self.context,
+             "tensor": self.tensor}
     free = [name for name, size in sizes.items() if size == -1]
     if len(free) > 1:
       raise MeshError(f"mesh {sizes}: at most one axis may be -1 (the remaining devices)")
@@ -194,8 +203,10 @@ def named(mesh: Mesh, specs):
 
 
 def batch_spec(rules) -> P:
-  """[batch, length] features: batch over the data-parallel axes, length unsharded."""
-  return logical_to_spec(("act_batch", "act_length"), rules)
+  """[batch, length] features: batch over the data-parallel axes, length unsharded (with
+  context parallelism the step reorders each row and then splits it: token ids are a few bytes
+  per position, so every context shard receiving whole rows costs nothing)."""
+  return P(*logical_to_spec(("act_batch",), rules), None)
 
 
 def check_batch_divides(global_batch: int, mesh: Mesh, rules, what: str = "BATCH_SIZE") -> None:
@@ -207,6 +218,30 @@ def check_batch_divides(global_batch: int, mesh: Mesh, rules, what: str = "BATCH
     raise MeshError(
         f"{what}={global_batch} is not divisible by the {shards} data-parallel shards of mesh "
         f"{_axis_sizes_of(mesh)} (axes {axes}); use a multiple of {shards}.")
+
+
+def _sequence_axes(rules, sizes: dict[str, int]) -> tuple[str, ...]:
+  """The mesh axes (of size > 1) that the rules split activations' `act_length` over."""
+  spec = logical_to_spec(("act_length",), rules)
+  axes = spec[0] if spec else None
+  return tuple(a for a in ((axes,) if isinstance(axes, str) else tuple(axes or ()))
+               if sizes.get(a, 1) > 1)
+
+
+def sequence_shards(mesh, rules) -> int:
+  """How many shards the rules split activations' sequence dimension into on `mesh`: the
+  context-parallel degree, 1 without it."""
+  sizes = _axis_sizes_of(mesh)
+  return math.prod(sizes[a] for a in _sequence_axes(rules, sizes))
+
+
+def check_sequence_divides(seq_len: int, mesh, rules) -> None:
+  degree = sequence_shards(mesh, rules)
+  if degree > 1 and seq_len % (2 * degree):
+    raise MeshError(
+        f"SEQ_LEN={seq_len} cannot be split over the context axis of mesh "
+        f"{_axis_sizes_of(mesh)}: context parallelism cuts each sequence into 2 × {degree} = "
+        f"{2 * degree} equal chunks; use a multiple of {2 * degree} or MeshConfig.context=1.")
 
 
 def shard_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
@@ -229,6 +264,18 @@ def activation_sharding(mesh: Mesh, rules):
     yield
   finally:
     _CONTEXT.value = previous
+
+
+def active_sequence_axes():
+  """(mesh, mesh axes, degree) the active activation_sharding() splits the sequence dimension
+  (`act_length`) over, or None when it does not split it (no mesh, or context degree 1)."""
+  context = getattr(_CONTEXT, "value", None)
+  if context is None:
+    return None
+  mesh, rules, sizes = context
+  axes = _sequence_axes(rules, sizes)
+  degree = math.prod(sizes[a] for a in axes)
+  return (mesh, axes, degree) if degree > 1 else None
 
 
 def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:

@@ -17,10 +17,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from starjax.model import context_parallel
 from starjax.model.config import DecoderConfig
 from starjax.model.layers import Linear, dropout
 from starjax.model.rope import apply_rope, rope_frequencies
-from starjax.sharding import constrain
+from starjax.sharding import active_sequence_axes, constrain
 
 
 @jax.tree_util.register_dataclass
@@ -42,12 +43,16 @@ class MaskInfo:
   plain_causal: (static) no packing, no padding, queries = keys: a fused kernel can do it.
   self_attention: (static) queries and keys are the same packed sequence (training forward):
     a segment-aware flash kernel can do it.
+  load_balanced: (static) queries and keys are one sequence in context parallelism's
+    load-balanced layout, split over the active mesh's context axis; q_index holds each
+    token's original index (starjax/model/context_parallel.py).
   """
   q_index: jax.Array
   q_segment_ids: jax.Array
   kv_segment_ids: jax.Array
   plain_causal: bool = dataclasses.field(metadata=dict(static=True), default=False)
   self_attention: bool = dataclasses.field(metadata=dict(static=True), default=False)
+  load_balanced: bool = dataclasses.field(metadata=dict(static=True), default=False)
 
 
 def attention_mask(info: MaskInfo, sliding_window: int | None) -> jax.Array:
@@ -78,7 +83,14 @@ def dot_product_attention(q, k, v, info: MaskInfo, *, sliding_window: int | None
 
   The kernel is one lookup in KERNELS by (attention_impl, backend, mask kind); dropout on the
   attention probabilities takes the einsum kernel (or the chunked one when chosen), the only
-  ones that apply it."""
+  ones that apply it. A load-balanced sequence split over a context axis goes through
+  _context_parallel."""
+  split = active_sequence_axes() if info.load_balanced else None
+  if split is not None:
+    use_dropout = dropout_rate > 0.0 and dropout_key is not None
+    return _context_parallel(q, k, v, info, split, sliding_window, implementation,
+                             dropout_rate if use_dropout else 0.0,
+                             dropout_key if use_dropout else None)
   if dropout_rate > 0.0 and dropout_key is not None:
     kernel = _chunked if implementation == "chunked" else _einsum_masked
     return kernel(q, k, v, info, sliding_window, rate=dropout_rate, key=dropout_key)
@@ -135,6 +147,29 @@ def _chunked(q, k, v, info, sliding_window, *, rate=0.0, key=None):
   from starjax.model.chunked_attention import chunked_attention  # pylint: disable=import-outside-toplevel
   return chunked_attention(q, k, v, info, sliding_window=sliding_window, dropout_rate=rate,
                            dropout_key=key)
+
+
+def _context_parallel(q, k, v, info, split, sliding_window, implementation, rate, key):
+  """Each context shard's queries against the keys and values all-gathered from every shard
+  (starjax/model/context_parallel.py). The local queries' indices are not 0..t-1, so the fused
+  causal kernels cannot serve them: 'chunked' stays chunked (blocks inside one chunk), anything
+  else takes the masked XLA path (einsum with dropout)."""
+  from starjax.model.chunked_attention import QUERY_BLOCK, chunked_attention  # pylint: disable=import-outside-toplevel
+  mesh, axes, degree = split
+  block = context_parallel.query_block(q.shape[1], degree, QUERY_BLOCK)
+
+  def attend(q, k, v, q_index, q_segments, kv_segments, key):
+    local = MaskInfo(q_index=q_index, q_segment_ids=q_segments, kv_segment_ids=kv_segments)
+    if implementation == "chunked":
+      return chunked_attention(q, k, v, local, sliding_window=sliding_window,
+                               dropout_rate=rate, dropout_key=key, block=block)
+    if key is not None:
+      return _einsum_masked(q, k, v, local, sliding_window, rate=rate, key=key)
+    return _xla_masked(q, k, v, local, sliding_window)
+
+  return context_parallel.attend_across_context(
+      attend, q, k, v, info.q_index, info.q_segment_ids, info.kv_segment_ids, key, mesh=mesh,
+      axes=axes, degree=degree)
 
 
 def _pallas(q, k, v, info, sliding_window):

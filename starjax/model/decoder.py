@@ -18,8 +18,9 @@ from flax import nnx
 
 from starjax.model.attention import Attention, LayerCache, MaskInfo
 from starjax.model.config import REMAT_POLICIES, DecoderConfig
+from starjax.model.context_parallel import load_balanced_order
 from starjax.model.layers import Embed, LayerNorm, Linear, dropout
-from starjax.sharding import constrain
+from starjax.sharding import active_sequence_axes, constrain
 
 class MLP(nnx.Module):
   """c_fc → tanh-approximated GELU → c_proj."""
@@ -113,24 +114,31 @@ class Decoder(nnx.Module):
         rngs=rngs, **common))
 
   def __call__(self, tokens: jax.Array, positions: jax.Array | None = None,
-               segment_ids: jax.Array | None = None, *, dropout_rng: jax.Array | None = None
-               ) -> jax.Array:
+               segment_ids: jax.Array | None = None, *, dropout_rng: jax.Array | None = None,
+               load_balanced: bool = False) -> jax.Array:
     """Full forward pass.
 
     tokens: int32 [batch, length]. positions: [batch, length] (default 0..length-1; packed
       documents restart at 0). segment_ids: [batch, length] packed-document ids (0 = padding);
       attention never crosses a segment. dropout_rng: enables dropout (training).
+    load_balanced: tokens, positions and segment ids are in context parallelism's
+      load-balanced layout for the active mesh's context axis (context_parallel.py), and so
+      are the logits returned; the training step uses it. Without a context axis the layout
+      is sequence order and this changes nothing.
     Returns float32 logits [batch, length, vocab].
     """
     b, t = tokens.shape
+    split = active_sequence_axes() if load_balanced else None
+    order = (load_balanced_order(t, split[2]) if split is not None
+             else jnp.arange(t, dtype=jnp.int32))
+    index = jnp.broadcast_to(jnp.asarray(order), (b, t))
     if positions is None:
-      positions = jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32), (b, t))
-    plain = segment_ids is None
+      positions = index
+    plain = segment_ids is None and split is None
     if segment_ids is None:
       segment_ids = jnp.ones((b, t), jnp.int32)
-    info = MaskInfo(q_index=jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32), (b, t)),
-                    q_segment_ids=segment_ids, kv_segment_ids=segment_ids, plain_causal=plain,
-                    self_attention=True)
+    info = MaskInfo(q_index=index, q_segment_ids=segment_ids, kv_segment_ids=segment_ids,
+                    plain_causal=plain, self_attention=True, load_balanced=split is not None)
     x = self._hidden(tokens, positions, info, dropout_rng)
     return self._logits(x)
 

@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from starjax import sharding
+from starjax.model import context_parallel
 from starjax.tokens import DECODER_FEATURES as FEATURES
 
 
@@ -30,11 +32,17 @@ class TrainState:
 def weighted_cross_entropy(graphdef, params, batch, dropout_rng=None):
   """Sum over tokens of weight × cross-entropy (float32), and the sum of weights.
 
-  batch: DecoderFeatureConverter features, each [batch, length].
+  batch: DecoderFeatureConverter features, each [batch, length]. Under a mesh that splits
+  the sequence (context parallelism) every feature is first reordered into the load-balanced
+  layout, together, so the sums are those of sequence order.
   """
   model = nnx.merge(graphdef, params)
+  split = sharding.active_sequence_axes()
+  if split is not None:
+    batch = {k: context_parallel.to_load_balanced(v, split[2]) for k, v in batch.items()}
   logits = model(batch["decoder_input_tokens"], batch["decoder_positions"],
-                 batch["decoder_segment_ids"], dropout_rng=dropout_rng)
+                 batch["decoder_segment_ids"], dropout_rng=dropout_rng,
+                 load_balanced=split is not None)
   losses = optax.softmax_cross_entropy_with_integer_labels(
       logits.astype(jnp.float32), batch["decoder_target_tokens"])
   weights = batch["decoder_loss_weights"].astype(jnp.float32)

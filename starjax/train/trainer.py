@@ -88,6 +88,7 @@ class Trainer:
     self.rules = self.mesh_config.logical_axis_rules
     sizes = dict(self.mesh.shape)
     sharding.check_batch_divides(batch_size, self.mesh, self.rules)
+    sharding.check_sequence_divides(seq_len, self.mesh, self.rules)
     sharding.check_batch_divides(batch_size // microbatches, self.mesh, self.rules,
                                  what=f"BATCH_SIZE/microbatches ({batch_size}/{microbatches})")
 

@@ -21,7 +21,7 @@ def test_tiny_model_compiles_for_v5e_2x2_with_memory_flops_and_collectives():
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(result.stdout)
   assert report["devices"].startswith("TPU v5 lite × 4")
-  assert report["mesh"] == {"data": 2, "fsdp": 2, "tensor": 1}
+  assert report["mesh"] == {"data": 2, "fsdp": 2, "context": 1, "tensor": 1}
   assert report["hbm_bytes"] == 16 * 2**30 and report["fits"]
   # FSDP over 2 chips: each holds half of the parameters and of Adam's two moments.
   assert 0 < report["param_bytes"] < report["optimizer_bytes"]

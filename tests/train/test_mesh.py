@@ -13,7 +13,7 @@ from jax.sharding import PartitionSpec as P
 
 from starjax import ROOT
 from starjax.model import DecoderConfig
-from starjax.sharding import (STANDARD_LOGICAL_AXIS_RULES, MeshConfig, MeshError,
+from starjax.sharding import (STANDARD_LOGICAL_AXIS_RULES, MeshConfig, MeshError, batch_spec,
                               logical_to_spec)
 from starjax.model_dir import Checkpointer
 from starjax.train.optimizer import OptimizerConfig
@@ -49,7 +49,12 @@ def test_rules_skip_axes_that_do_not_divide_a_dimension():
   # MQA: one key/value head cannot be split over tensor=2, so it is replicated.
   assert logical_to_spec(("embed", "kv_heads", "head_dim"), rules, (64, 1, 16), sizes) == \
       P("fsdp", None, None)
-  assert logical_to_spec(("act_batch", "act_length"), rules) == P(("data", "fsdp"), None)
+  # Activations: batch over the data axes, the sequence over `context` (context parallelism)
+  # where that axis has more than one device; batches arrive with whole rows.
+  assert logical_to_spec(("act_batch", "act_length"), rules) == P(("data", "fsdp"), "context")
+  assert logical_to_spec(("act_batch", "act_length"), rules, (8, 32),
+                         dict(sizes, context=1)) == P(("data", "fsdp"), None)
+  assert batch_spec(rules) == P(("data", "fsdp"), None)
 
 
 def test_mesh_that_does_not_divide_the_devices_is_a_clear_error():
@@ -58,7 +63,7 @@ def test_mesh_that_does_not_divide_the_devices_is_a_clear_error():
   with pytest.raises(MeshError, match="does not divide 8"):
     MeshConfig(data=-1, fsdp=3).axis_sizes(8)
   assert MeshConfig(data=-1, fsdp=2, tensor=2).axis_sizes(8) == {"data": 2, "fsdp": 2,
-                                                                 "tensor": 2}
+                                                                 "context": 1, "tensor": 2}
 
 
 def test_sim8_mesh_shards_parameters_matches_one_device_and_moves_checkpoints(tmp_path):
