@@ -1,7 +1,7 @@
 """Hostile completions in every MultiPL-E language, in the real sandbox: compile steps that read
-host files, compile-time bombs, fork and memory bombs, network attempts. Each is judged failed
-with a reason, within the time limits, and leaves the host untouched (no connection, no
-process, the secret unread).
+host files, compile-time bombs, fork and memory bombs, network attempts, writes to a host
+directory, endless loops. Each is judged failed with a reason, within the time limits, and
+leaves the host untouched (no connection, no process, no file, the secret unread).
 
 The attacks are completions for HumanEval/0 (`has_close_elements`); none of them can pass its
 tests, so a pass would be a bug of the judge, and the checks are on *how* each one fails.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import os
 import secrets
 import socket
@@ -35,9 +36,13 @@ RUN_TIMEOUT, COMPILE_TIMEOUT = 4.0, 20.0
 MACRO_BOMB = "".join(f"#define A{i} A{i - 1} A{i - 1}\n" for i in range(1, 41))
 
 
-def attacks(secret: str, port: int) -> dict[str, dict[str, str]]:
+def attacks(secret: str, port: int, host_dir: str) -> dict[str, dict[str, str]]:
   """ext → attack name → completion. Names: read_* (host files, at compile or load time),
-  compile_bomb, fork_bomb, memory_bomb, network."""
+  compile_bomb, fork_bomb, memory_bomb, network, write_outside (a file in host_dir), spin (an
+  endless loop), and for Scala, whose every program costs a JVM compile, runtime_attacks (read,
+  connect and write, then a memory bomb, in one program)."""
+  outside = os.path.join(host_dir, "written")
+  q = json.dumps  # a double-quoted string literal in D, Racket and Scala
   c_close = "    return false;\n}\n"
   c_reopen = "bool unused_() {\n    return false;"
   connect_c = (
@@ -142,6 +147,59 @@ def attacks(secret: str, port: int) -> dict[str, dict[str, str]]:
           "network": f"        new System.Net.Sockets.TcpClient(\"127.0.0.1\", {port});\n"
                      "        return true;",
       },
+      "d": {
+          # import() reads a file at compile time (ldc refuses without -J; either way, unread).
+          "read_secret": f"    enum s = import({q(secret)});\n    return s.length > 0;\n",
+          "read_secret_at_run": "    import std.file : readText;\n    import std.stdio : stderr;\n"
+                                f"    stderr.write(readText({q(secret)}));\n    return true;\n",
+          # Compile-time evaluation doubling a string 40 times: bounded by the memory limit.
+          "compile_bomb": "    enum n = () { string s = \"x\"; foreach (i; 0 .. 40) s ~= s; "
+                          "return s.length; }();\n    return n == 0;\n",
+          "fork_bomb": "    import core.sys.posix.unistd : fork;\n    for (;;) fork();\n",
+          "memory_bomb": "    auto a = new ubyte[](3UL << 30);\n    a[] = 1;\n    return a[12345] == 0;\n",
+          "network": "    import std.socket : InternetAddress, TcpSocket;\n"
+                     f"    auto s = new TcpSocket(new InternetAddress(\"127.0.0.1\", {port}));\n"
+                     "    return true;\n",
+          "write_outside": f"    import std.file : write;\n    write({q(outside)}, \"x\");\n"
+                           "    return true;\n",
+          "spin": "    for (;;) {}\n",
+      },
+      "r": {
+          "read_secret": f"  cat(readLines({q(secret)}), file = stderr())\n  TRUE\n}}\n",
+          "fork_bomb": "  repeat { parallel::mcparallel(Sys.sleep(60)) }\n}\n",
+          "memory_bomb": "  x <- numeric(4e8)\n  x[1] <- 1\n  TRUE\n}\n",
+          "network": f"  socketConnection('127.0.0.1', {port}, open = 'r+', timeout = 2)\n  TRUE\n}}\n",
+          "write_outside": f"  writeLines('x', {q(outside)})\n  TRUE\n}}\n",
+          "spin": "  repeat {}\n}\n",
+      },
+      "rkt": {
+          # begin-for-syntax runs while the module is expanded: Racket's compile step.
+          "read_secret": "  #t)\n(require (for-syntax racket/file))\n"
+                         f"(begin-for-syntax (display (file->string {q(secret)})))\n",
+          # A macro whose expansion never ends: bounded by the timeout.
+          "compile_bomb": "  #t)\n(define-syntax (bomb_ stx)\n"
+                          "  (syntax-case stx () [(_ x) #'(bomb_ (x x))]))\n"
+                          "(define (unused_) (bomb_ 1))\n",
+          "fork_bomb": "  (let loop () (with-handlers ([exn:fail? void]) (process \"racket main.rkt\"))"
+                       " (loop)))\n",
+          "memory_bomb": "  (bytes-length (make-bytes (* 3 1024 1024 1024) 1)))\n",
+          "network": f"  (tcp-connect \"127.0.0.1\" {port})\n  #t)\n",
+          "write_outside": f"  (with-output-to-file {q(outside)} (lambda () (display \"x\")))\n  #t)\n",
+          "spin": "  (let loop () (loop)))\n",
+      },
+      "scala": {
+          # Each attack that works leaves its trace (the secret in stderr, a connection, a
+          # file) for the test to find; the memory bomb at the end fails the program.
+          "runtime_attacks": "        for (attack <- Seq[() => Any](\n"
+                             f"            () => scala.io.Source.fromFile({q(secret)}).mkString,\n"
+                             f"            () => new java.net.Socket(\"127.0.0.1\", {port}),\n"
+                             "            () => java.nio.file.Files.write(java.nio.file.Paths.get("
+                             f"{q(outside)}), \"x\".getBytes)))\n"
+                             "            System.err.println(scala.util.Try(attack()))\n"
+                             "        val a = new Array[Long](400000000)\n        a(1) == 0\n",
+          "fork_bomb": "        while (true) { try { new ProcessBuilder(\"java\", \"-cp\", \".\", "
+                       "\"Problem\").start() } catch { case e: Exception => } }\n        false\n",
+      },
   }
 
 
@@ -152,11 +210,20 @@ class Attack:
   completion: str
 
 
+def _selected(request) -> set[tuple[str, str]]:
+  """The (ext, name) of this module's tests that this session runs (-k, node ids): only their
+  attacks are run, so that checking one language does not run them all."""
+  return {(item.callspec.params["ext"], item.callspec.params["name"])
+          for item in request.session.items
+          if item.module is request.module and hasattr(item, "callspec")}
+
+
 @pytest.fixture(scope="module")
-def attacked():
-  """Runs every attack once in SANDBOX_BACKEND's sandbox (.ci/run runs this module under each):
-  (verdicts by (ext, name), connections, secret, box)."""
+def attacked(request, tmp_path_factory):
+  """Runs every selected attack once in SANDBOX_BACKEND's sandbox (.ci/run runs this module under
+  each): (verdicts by (ext, name), connections, secret, host_dir, box)."""
   box = backend_sandbox(SANDBOX_BACKEND, LIMITS)
+  host_dir = str(tmp_path_factory.mktemp("host-dir"))
   server = socket.socket()
   server.bind(("127.0.0.1", 0))
   server.listen(16)
@@ -169,12 +236,14 @@ def attacked():
       pass
   threading.Thread(target=accept, daemon=True).start()
   secret_text = f"starjax-secret-{secrets.token_hex(8)}"
+  selected = _selected(request)
   with tempfile.NamedTemporaryFile("w", prefix="starjax-secret-", suffix=".txt") as secret:
     secret.write(secret_text)
     secret.flush()
     todo = [Attack(ext, name, completion)
-            for ext, named in attacks(secret.name, server.getsockname()[1]).items()
-            if toolchain_problem(ext) is None for name, completion in named.items()]
+            for ext, named in attacks(secret.name, server.getsockname()[1], host_dir).items()
+            if toolchain_problem(ext) is None for name, completion in named.items()
+            if (ext, name) in selected]
     def judge(attack):
       return execution.check_completion(
           get_language(attack.ext), jobs_lib.translate(attack.ext, "HumanEval/0"),
@@ -182,18 +251,18 @@ def attacked():
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
       verdicts = dict(zip([(a.ext, a.name) for a in todo], pool.map(judge, todo)))
   server.close()
-  yield verdicts, connections, secret_text, box
+  yield verdicts, connections, secret_text, host_dir, box
 
 
 def _params():
   return [pytest.param(ext, name, id=f"{ext}-{name}")
-          for ext, named in attacks("/secret", 1).items() for name in named]
+          for ext, named in attacks("/secret", 1, "/host").items() for name in named]
 
 
 @pytest.mark.parametrize("ext, name", _params())
 def test_hostile_program_fails_with_a_reason_and_leaves_the_host_alone(attacked, ext, name):
   skip_without_toolchain(ext)
-  verdicts, connections, secret_text, box = attacked
+  verdicts, connections, secret_text, host_dir, box = attacked
   verdict = verdicts[(ext, name)]
   what = f"{ext} {name}: {verdict.result}\n{verdict.stderr[-800:]}"
   assert not verdict.passed, what
@@ -204,10 +273,16 @@ def test_hostile_program_fails_with_a_reason_and_leaves_the_host_alone(attacked,
   assert verdict.wall_time < COMPILE_TIMEOUT + RUN_TIMEOUT + 20, what
   if name == "read_shadow" and ext in ("cpp", "rs"):
     assert verdict.result.startswith("compile error: ") and "denied" in verdict.result, what
-  if name == "read_secret" and ext in ("cpp", "rs"):
+  if name == "read_secret" and ext in ("cpp", "rs", "d"):
     assert verdict.result.startswith("compile error: "), what
-  if name == "compile_bomb":
+  if name == "compile_bomb" and ext != "rkt":
     assert verdict.result.startswith("compile error: "), what
-  if name == "network":
+  if name == "spin" or (ext, name) == ("rkt", "compile_bomb"):  # Racket expands as it runs
+    assert verdict.result == "timed out", what
+  if ext in ("d", "r", "rkt", "scala") and name in ("memory_bomb", "runtime_attacks"):
+    assert verdict.result.startswith("failed: "), what  # the limit stops it at once
+  if name in ("network", "runtime_attacks"):
     assert connections == [], what
+  if name in ("write_outside", "runtime_attacks"):
+    assert os.listdir(host_dir) == [], what
   assert wait_until_gone(lambda: sandbox_processes(box)) == []
