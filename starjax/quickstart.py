@@ -1,11 +1,14 @@
 """The main job, `python run.py`: the whole system on this machine's own code, in minutes.
 
-    1. data   build (or reuse) the local corpus of permissively licensed source files and train
-              (or reuse) a byte-level BPE on it
-    2. train  a tiny StarCoder-architecture model with FIM on the `local_code` mixture
-              (checkpoints, metrics, validation loss; resumes if interrupted)
-    3. eval   greedy pass@1 on a HumanEval subset and one MultiPL-E language, in the sandbox
-    4. report MODEL_DIR/report.md with loss, throughput and pass@k plots
+    1. data   build (or reuse) the local corpus of permissively licensed source files; run
+              `data prepare` (filters, opt-out, dedup, near-dedup, PII, decontamination) on
+              the evenly spread subset the model trains on (local_preparation.max_bytes); train
+              (or reuse) a byte-level BPE on the prepared data; index it (`data index`)
+    2. train  a tiny StarCoder-architecture model with FIM on the `local_code` mixture of the
+              prepared data (checkpoints, metrics, validation loss; resumes if interrupted)
+    3. eval   greedy pass@1 on a HumanEval subset and one MultiPL-E language, in the sandbox,
+              split into problems found in the training data and clean ones (`eval --index`)
+    4. report MODEL_DIR/report.md with what prepare removed, loss, throughput and pass@k plots
 
 Configuration: experiments/quickstart.gin; any --gin.NAME=VALUE overrides it
 (e.g. --gin.MODEL_DIR=/tmp/qs --gin.TRAIN_STEPS=50).
@@ -14,6 +17,7 @@ Configuration: experiments/quickstart.gin; any --gin.NAME=VALUE overrides it
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -59,12 +63,16 @@ def available_benchmarks(names) -> list[str]:
   return chosen
 
 
-def evaluate(model_dir: str, settings: dict) -> list[dict]:
+def evaluate(model_dir: str, settings: dict, index_dir: str | None = None) -> list[dict]:
+  """Greedy pass@1 per benchmark; with index_dir (the training data's governance index) each
+  summary also splits it into clean and contaminated problems (as `eval --index` does)."""
   # pylint: disable=import-outside-toplevel
+  from starjax.eval import contamination
   from starjax.eval.benchmarks import get_benchmark
   from starjax.eval.generation import GenerationSettings, first_fitting, generate_and_score
   from starjax.infer.generator import Generator
   from starjax.model_dir import eval_dir
+  index, check = contamination.open_for_eval(index_dir, model_dir, command="quickstart")
   generator = Generator.load(model_dir=model_dir)
   generation = GenerationSettings(num_samples=1, temperature=0.0,
                                   max_length=min(settings["max_length"],
@@ -74,9 +82,13 @@ def evaluate(model_dir: str, settings: dict) -> list[dict]:
   for name in available_benchmarks(settings["benchmarks"]):
     benchmark = first_fitting(generator, get_benchmark(name), settings["num_problems"],
                               generation)
-    summaries.append(generate_and_score(generator, benchmark,
-                                        eval_dir(model_dir, "quickstart", name), generation,
-                                        ks=(1,)))
+    out = eval_dir(model_dir, "quickstart", name)
+    summary = generate_and_score(generator, benchmark, out, generation, ks=(1,))
+    if index is not None:
+      summary = contamination.add_split(summary, benchmark, index, out, check)
+    summaries.append(summary)
+  if index is not None:
+    index.close()
   return summaries
 
 
@@ -89,22 +101,69 @@ def sample_completion(model_dir: str) -> str:
   return prompt + text
 
 
-def write_report(model_dir: str, summaries: list[dict], corpus: str, tokenizer: str,
-                 seconds: dict) -> str:
+def data_section(corpus: str, prepared: str, tokenizer: str, index_dir: str | None) -> list[str]:
+  """The report's Data section: the corpus, what `data prepare` removed from the subset the
+  model trains on (per stage, documents and MB), the tokenizer and the governance index."""
+  with open(os.path.join(corpus, "manifest.json"), encoding="utf-8") as f:
+    languages = json.load(f).get("languages", {})
+  with open(os.path.join(prepared, "manifest.json"), encoding="utf-8") as f:
+    manifest = json.load(f)
+  info = manifest["prepared"]
+  subset = info["subset"]
+  kept = manifest["kept_files"]
+  lines = [
+      "## Data\n",
+      f"- corpus: `{corpus}`: {len(languages)} languages, "
+      f"{sum(v.get('files', 0) + v.get('validation_files', 0) for v in languages.values()):,} "
+      f"files, {subset['corpus_bytes'] / 1e6:,.0f} MB",
+      f"- trained on: an evenly spread {100 * subset['fraction_of_files']:.2f} % of its files "
+      f"(every file in ~{1 / subset['fraction_of_files']:.0f} of each language: "
+      f"{subset['files']:,} files, {subset['bytes'] / 1e6:.1f} MB) after `data prepare`: "
+      f"{kept:,} files in {len(manifest['languages'])} languages kept, in `{info['data_root']}`",
+      f"- prepare's report: [{info['report']}]({info['report']}) (ledger, cluster sizes, LSH "
+      "curve, PII by type)\n",
+      "| stage (in order) | files removed | files redacted | MB removed | why |",
+      "|---|---|---|---|---|"]
+  for stage, ran in info["stages"].items():
+    if not ran:
+      lines.append(f"| {stage} | – | – | – | switched off |")
+      continue
+    c = info["by_stage"].get(stage, {})
+    why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(
+        info.get("reasons", {}).get(stage, {}).items(), key=lambda item: -item[1])[:3])
+    lines.append(f"| {stage} | {c.get('removed', 0):,} | {c.get('redacted', 0):,} | "
+                 f"{(c.get('bytes_in', 0) - c.get('bytes_out', 0)) / 1e6:.2f} | {why} |")
+  untouched = info["by_stage"].get("none", {})
+  lines.append(f"\n{untouched.get('kept', 0):,} files ({untouched.get('bytes_in', 0) / 1e6:.1f} "
+               "MB) passed every stage untouched.\n")
+  if info.get("pii_by_type"):
+    lines.append("- PII spans redacted: " + ", ".join(
+        f"{kind} {n:,}" for kind, n in sorted(info["pii_by_type"].items())))
+  decontaminated = info.get("decontamination_by_benchmark") or {}
+  lines.append("- decontamination: " + (", ".join(
+      f"{name} {n:,}" for name, n in sorted(decontaminated.items())) or "no benchmark text "
+      "found") + "\n")
+  lines.append(f"- tokenizer: `{tokenizer}` (trained on the prepared data)")
+  if index_dir:
+    lines.append(f"- governance index of the prepared data: `{index_dir}` (`python run.py data "
+                 f"attribute --index={index_dir} --file=F`)")
+  return lines + [""]
+
+
+def write_report(model_dir: str, summaries: list[dict], corpus: str, prepared: str,
+                 tokenizer: str, index_dir: str | None, seconds: dict) -> str:
   """MODEL_DIR/report.md with the plots next to it; returns its path."""
-  from starjax.eval import report as eval_report  # pylint: disable=import-outside-toplevel
-  from starjax.train import plots  # pylint: disable=import-outside-toplevel
-  from starjax.train.metrics import read_metrics  # pylint: disable=import-outside-toplevel
-  from starjax.model_dir import report_path  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from starjax.eval import contamination, report as eval_report
+  from starjax.train import plots
+  from starjax.train.metrics import read_metrics
+  from starjax.model_dir import report_path
   plots.plot_run(model_dir)
   chart = eval_report.bar_chart(summaries, os.path.join(model_dir, "pass_at_k.png"),
                                 title="quickstart: greedy pass@1") if summaries else None
   records = read_metrics(model_dir)
   last = records[-1] if records else {}
   validation = [r for r in records if "validation_loss" in r]
-  with open(os.path.join(corpus, "manifest.json")) as f:
-    manifest = json.load(f)
-  languages = manifest.get("languages", {})
   steady = records[1:] or records  # the first step includes warm-up
   median = lambda values: sorted(values)[len(values) // 2] if values else float("nan")  # noqa: E731
   parameters = next((r["parameters"] for r in records if "parameters" in r), None)
@@ -112,10 +171,7 @@ def write_report(model_dir: str, summaries: list[dict], corpus: str, tokenizer: 
       "# starjax quickstart\n",
       f"A tiny StarCoder-architecture model ({parameters or 0:,} parameters) trained with FIM "
       "on this machine's own permissively licensed code.\n",
-      "## Data\n",
-      f"- corpus: `{corpus}`: {len(languages)} languages, "
-      f"{sum(v.get('files', 0) for v in languages.values()):,} files",
-      f"- tokenizer: `{tokenizer}`\n",
+      *data_section(corpus, prepared, tokenizer, index_dir),
       "## Training\n",
       f"- steps: {last.get('step')}, final train loss {last.get('loss', float('nan')):.3f}"
       + (f", validation loss {validation[-1]['validation_loss']:.3f} (step "
@@ -125,6 +181,7 @@ def write_report(model_dir: str, summaries: list[dict], corpus: str, tokenizer: 
       "![loss](loss.png)\n", "![throughput](throughput.png)\n",
       "## Evaluation (greedy, n = 1, in the sandbox)\n",
       eval_report.markdown_table(summaries) if summaries else "no benchmark could run\n",
+      contamination.markdown_split(summaries),
       "A model this small, trained for minutes on a CPU, is expected to score about 0: the "
       "point here is the whole pipeline, the same one that scores real StarCoder weights "
       "(`python run.py eval --hf_dir=...`, see the README).\n",
@@ -147,17 +204,29 @@ def main(command: str, argv: list[str]) -> int:
     parser.add_argument("--skip_eval", action="store_true", help="train and report only")
     return parser
   args = cli.parse(argv, build_parser, gin_files=[QUICKSTART_GIN])
-  import logging  # pylint: disable=import-outside-toplevel
   logging.basicConfig(level=logging.WARNING, format="%(message)s")
   model_dir = gin_config.macro_value("MODEL_DIR")
   seconds = {}
 
-  from starjax.data import ensure_local_corpus, ensure_tokenizer  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from starjax.data import config, ensure_local_corpus, ensure_tokenizer, prepared_local
+  if not config.local_preparation().enabled:
+    raise cli.UsageError("the quickstart trains on the prepared local corpus: keep "
+                         "local_preparation.enabled = True (experiments/quickstart.gin)")
+  stage(1, "data: the local code corpus, data prepare, its tokenizer and governance index")
+  logging.getLogger("apache_beam").setLevel(logging.ERROR)  # its workers' chatter
   started = time.time()
-  stage(1, "data: the local code corpus and its tokenizer")
   corpus = ensure_local_corpus(progress=True)
-  tokenizer = ensure_tokenizer(progress=True)
-  seconds["data"] = time.time() - started
+  seconds["corpus"] = time.time() - started
+  started = time.time()
+  prepared = prepared_local.ensure_prepared_corpus(corpus=corpus, progress=True)
+  seconds["data prepare"] = time.time() - started
+  started = time.time()
+  tokenizer = ensure_tokenizer(corpus=prepared, progress=True)
+  seconds["tokenizer"] = time.time() - started
+  started = time.time()
+  index_dir = prepared_local.ensure_index(prepared, progress=True)
+  seconds["data index"] = time.time() - started
 
   started = time.time()
   stage(2, f"train: {gin_config.macro_value('TRAIN_STEPS')} steps of a tiny StarCoder on "
@@ -173,13 +242,13 @@ def main(command: str, argv: list[str]) -> int:
   started = time.time()
   if not args.skip_eval:
     stage(3, "eval: greedy pass@1 in the sandbox")
-    summaries = evaluate(model_dir, quickstart_evaluation())
+    summaries = evaluate(model_dir, quickstart_evaluation(), index_dir)
     seconds["eval"] = time.time() - started
   else:
     stage(3, "eval: skipped (--skip_eval)")
 
   stage(4, "report")
-  path = write_report(model_dir, summaries, corpus, tokenizer, seconds)
+  path = write_report(model_dir, summaries, corpus, prepared, tokenizer, index_dir, seconds)
   print(f"\ntrained to step {result.final_step}; report: {path}\n"
         f"plots: {os.path.join(model_dir, 'loss.png')}, "
         f"{os.path.join(model_dir, 'throughput.png')}"

@@ -65,6 +65,17 @@ def test_quickstart_trains_the_tiny_model_on_local_code():
   assert info["parameters"] < 10_000_000
 
 
+def test_quickstart_trains_on_the_prepared_local_corpus():
+  from starjax.data import config  # pylint: disable=import-outside-toplevel
+  load("experiments/quickstart.gin")
+  options = config.local_preparation()
+  assert options.enabled
+  # a subset larger than what 300 steps read (4 x 1024 tokens each), small enough to prepare fast
+  tokens_read = gin_config.macro_value("TRAIN_STEPS") * gin_config.macro_value(
+      "BATCH_SIZE") * gin_config.macro_value("SEQ_LEN")
+  assert 2 * tokens_read < options.max_bytes <= 16_000_000
+
+
 STARCODER2 = {
     "experiments/starcoder2_3b.gin": 3_030_371_328,
     "experiments/starcoder2_7b.gin": 7_173_923_840,

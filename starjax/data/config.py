@@ -93,7 +93,9 @@ def local_preparation(enabled: bool = False, max_bytes: Optional[int] = None,
     enabled: train on the prepared local corpus (prepared on first use, then cached).
     max_bytes: prepare an evenly spread subset of about this many bytes (every k-th file of each
       language and split, at least one of each); None prepares the whole corpus.
-    opt_out: an opt-out list for the opt-out stage (`data prepare --opt_out`); None: none.
+    opt_out: an opt-out list for the opt-out stage (`data prepare --opt_out`), a relative path
+      looked up in the working directory, then in the repository; None: none (the stage is
+      then skipped).
     beam_args: Beam pipeline options of its data prepare and data index runs. The in-process
       DirectRunner is the default: on a few MB a pool of worker processes costs more than it
       saves (12 MB on 2 shared cores: 82 s in process, 103 s with 2 workers).
@@ -102,9 +104,17 @@ def local_preparation(enabled: bool = False, max_bytes: Optional[int] = None,
   if max_bytes is not None and int(max_bytes) < 1:
     raise DataError(f"local_preparation.max_bytes={max_bytes}: give a positive number of "
                     "bytes, or None for the whole corpus")
-  expand = lambda p: os.path.abspath(os.path.expandvars(os.path.expanduser(p))) if p else None
+  if opt_out:
+    from starjax import ROOT  # pylint: disable=import-outside-toplevel
+    given = os.path.expandvars(os.path.expanduser(opt_out))
+    found = [p for p in (given, os.path.join(ROOT, given)) if os.path.isfile(p)]
+    if not found:
+      raise DataError(f"local_preparation.opt_out={opt_out}: no such file (looked in "
+                      f"{os.getcwd()} and {ROOT}); give a list of GitHub usernames and/or "
+                      "owner/repo, one per line, or None")
+    opt_out = os.path.abspath(found[0])
   return LocalPreparationOptions(bool(enabled), None if max_bytes is None else int(max_bytes),
-                                 expand(opt_out), tuple(beam_args))
+                                 opt_out or None, tuple(beam_args))
 
 
 @dataclasses.dataclass(frozen=True)

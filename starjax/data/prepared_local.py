@@ -200,6 +200,14 @@ def _corpus_manifest(directory: str, corpus: str, corpus_manifest: dict, subset:
   for entry in languages.values():
     entry["shards"].setdefault("validation", [])
   summary = prepared["summary"]
+  # Why the filter and opt-out stages removed what they did (other stages' reasons are per
+  # document: the near-duplicate kept, the benchmark task matched).
+  from starjax.data.prepare import ledger  # pylint: disable=import-outside-toplevel
+  reasons: dict[str, dict[str, int]] = {}
+  for row in ledger.read(data_root(directory), columns=["stage", "reason"]).to_pylist():
+    if row["stage"] in ("filter", "opt_out"):
+      counts = reasons.setdefault(row["stage"], {})
+      counts[row["reason"]] = counts.get(row["reason"], 0) + 1
   return {
       "format_version": local_corpus.FORMAT_VERSION,
       "corpus_id": prepared["output"]["fingerprint"],
@@ -211,10 +219,25 @@ def _corpus_manifest(directory: str, corpus: str, corpus_manifest: dict, subset:
           "data_root": data_root(directory),
           "report": os.path.join(data_root(directory), "report.md"),
           "identity": prepared["identity"], "counts": prepared["counts"],
-          "by_stage": summary["by_stage"], "pii_by_type": summary.get("pii_by_type", {}),
+          "stages": _stages_run(prepared),
+          "by_stage": summary["by_stage"], "reasons": reasons,
+          "pii_by_type": summary.get("pii_by_type", {}),
           "decontamination_by_benchmark": summary.get("decontamination_by_benchmark", {}),
       },
   }
+
+
+# data prepare's stages in its order, with the name of their switch in its config.
+STAGES = (("filter", "filters"), ("opt_out", "opt_out"), ("exact_dedup", "exact_dedup"),
+          ("near_dedup", "near_dedup"), ("pii", "pii"), ("decontamination", "decontamination"))
+
+
+def _stages_run(prepared: dict) -> dict[str, bool]:
+  """{stage: whether it ran} from a prepare manifest (opt-out runs only with a non-empty list)."""
+  ran = {stage: bool(prepared["config"].get(switch, {}).get("enabled", False))
+         for stage, switch in STAGES}
+  ran["opt_out"] = ran["opt_out"] and prepared["opt_out"].get("entries", 0) > 0
+  return ran
 
 
 def ensure_index(directory: str, *, progress: bool = True) -> str:

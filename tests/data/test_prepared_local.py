@@ -153,7 +153,8 @@ def test_the_quickstart_report_shows_what_prepare_removed(prepared):
   from starjax import quickstart  # pylint: disable=import-outside-toplevel
   _, corpus, directory, _ = prepared
   text = "\n".join(quickstart.data_section(corpus, directory, "tok.json", "/idx"))
-  assert "| opt_out | 1 | 0 |" in text and "| near_dedup | 1 | 0 |" in text
+  assert "| opt_out | 1 | 0 | " in text and "owner optedout 1 |" in text
+  assert "| near_dedup | 1 | 0 |" in text and "| exact_dedup | 0 | 0 | 0.00 |" in text
   assert "| decontamination | 1 | 0 |" in text and "| pii | 0 | 1 |" in text
   assert os.path.join(prepared_local.data_root(directory), "report.md") in text
   assert "humaneval 1" in text
@@ -171,3 +172,20 @@ def test_the_subset_takes_every_kth_file_whatever_its_size(tmp_path):
   names = table.column("max_stars_repo_name").to_pylist()
   assert names == ["r0", "r3", "r7", "r11", "r15", "r19", "r23", "r27", "r31", "r35", "r39"]
   assert prepared_local._every_kth([str(first)], 1.0).num_rows == 25  # pylint: disable=protected-access
+
+
+def test_a_missing_opt_out_list_is_named(tmp_path):
+  from starjax.data.errors import DataError  # pylint: disable=import-outside-toplevel
+  missing = tmp_path / "no_such_list.txt"
+  bind("local_preparation.enabled=True", f"local_preparation.opt_out='{missing}'")
+  with pytest.raises(DataError, match=f"local_preparation.opt_out={missing}: no such file"):
+    config.local_preparation()
+
+
+def test_the_quickstart_opt_out_list_is_found_from_any_directory(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  bind(files=["experiments/quickstart.gin"])
+  options = config.local_preparation()
+  assert options.enabled and os.path.isfile(options.opt_out)
+  with open(options.opt_out, encoding="utf-8") as f:
+    assert [line for line in f.read().splitlines() if line and not line.startswith("#")]
