@@ -217,6 +217,9 @@ def compile_train_step(model_config, mesh_config, optimizer_config, *, batch_siz
       "xla_cost_analysis_flops": float(cost.get("flops", 0.0)),
       "analytical_flops": analytical,
       "collectives": collective_stats(module),
+      # While loops whose trip count the HLO does not state: their bodies (and the matmuls
+      # and collectives in them) are counted once, so the per-step figures are lower bounds.
+      "loops_of_unknown_trip_count": module.unknown_trip_counts,
   }
 
 
@@ -248,6 +251,9 @@ def format_report(report: dict) -> str:
                f"{r['analytical_flops']:.4g} model FLOPs ({ratio:.2f}×: remat recomputation "
                f"and masked attention blocks run but are not model FLOPs); XLA cost analysis "
                f"{r['xla_cost_analysis_flops']:.4g} (loop bodies once)")
+  if r.get("loops_of_unknown_trip_count"):
+    lines.append(f"                {r['loops_of_unknown_trip_count']} loop(s) of unknown trip "
+                 f"count counted once: FLOPs and collectives per step are lower bounds")
   lines.append("collectives     kind                ops  per step   GiB/step  largest")
   for kind, s in r["collectives"].items():
     lines.append(f"                {kind:<18} {s['ops']:>4} {s['per_step']:>9} "
