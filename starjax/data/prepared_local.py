@@ -131,7 +131,24 @@ def ensure_prepared_corpus(options: Optional[config.LocalPreparationOptions] = N
     with open(path + ".tmp", "w", encoding="utf-8") as f:
       json.dump(manifest, f, indent=1, sort_keys=True)
     os.replace(path + ".tmp", path)
+    _remove_stale(cache_dir, corpus_manifest["corpus_id"], say)
   return directory
+
+
+def _remove_stale(cache_dir: str, corpus_id: str, say: Callable[[str], None]) -> None:
+  """Deletes the prepared subsets of earlier builds of the local corpus (it is rebuilt in
+  place, so nothing can read them any more); those of other sizes of this build stay."""
+  root = _cache_root(cache_dir)
+  for name in sorted(os.listdir(root)):
+    path = os.path.join(root, name, local_corpus.MANIFEST)
+    try:
+      with open(path, encoding="utf-8") as f:
+        stale = json.load(f)["prepared"]["from_corpus_id"] != corpus_id
+    except (OSError, ValueError, KeyError, TypeError):
+      continue  # being built by nobody (we hold the lock) and unreadable: leave it alone
+    if stale:
+      say(f"removing {os.path.join(root, name)}: prepared from an earlier local corpus")
+      shutil.rmtree(os.path.join(root, name))
 
 
 def _ensure_subset(corpus: str, corpus_manifest: dict, directory: str,

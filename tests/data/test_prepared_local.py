@@ -108,6 +108,19 @@ def test_a_second_call_reuses_the_prepared_corpus(prepared, capsys):
   assert os.stat(os.path.join(directory, "manifest.json")).st_mtime_ns == before
 
 
+def test_subsets_of_an_earlier_local_corpus_are_removed(prepared):
+  cache, corpus, directory, options = prepared
+  bind(f"data_paths.cache_dir='{cache}'")
+  old = os.path.join(os.path.dirname(directory), "0123456789abcdef")
+  os.makedirs(old)
+  with open(os.path.join(old, "manifest.json"), "w") as f:
+    json.dump({"prepared": {"from_corpus_id": "an earlier corpus"}}, f)
+  os.remove(os.path.join(directory, "manifest.json"))  # so that the manifest is written again
+  assert prepared_local.ensure_prepared_corpus(options, corpus=corpus,
+                                               progress=False) == directory
+  assert not os.path.exists(old) and os.path.isfile(os.path.join(directory, "manifest.json"))
+
+
 def test_local_tasks_and_tokenizer_read_the_prepared_shards(prepared):
   from starjax.data import tasks, tokenizer  # pylint: disable=import-outside-toplevel
   cache, _, directory, options = prepared
