@@ -7,9 +7,11 @@
 2. Each stage's function alone, one core: MB/s.
 3. The whole pipeline (`data prepare`, DirectRunner, K worker processes): MB/s and MB/s per core.
 4. Near-dedup only (every other stage off), in the pipeline, next to a straightforward
-   datasketch implementation of BigCode's algorithm in one process (`MinHash(num_perm=256,
-   seed=42, scheme="legacy").update_batch(shingles)` per document, `MinHashLSH(params=(25, 10))`
-   insert + query, union-find): documents per second, and the clusters must be the same.
+   datasketch implementation of BigCode's algorithm in one process (BigCode's shingling,
+   `MinHash(num_perm=256, seed=42, scheme="legacy").update_batch(shingles)` per document,
+   `MinHashLSH(params=(25, 10))` insert + query, union-find): documents per second, and the
+   clusters must be the same. Also the same pipeline with every stage off (its fixed cost:
+   workers, reading, writing, ledger, report), and the signature kernels alone on one core.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import collections
 import hashlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -74,18 +77,64 @@ def stage_rates(rows: list[dict]) -> dict[str, float]:
   return out
 
 
+_NON_ALPHA = re.compile("[^A-Za-z_0-9]")
+
+
+def bigcode_shingles(content: str, ngram: int = 5) -> set[bytes]:
+  """BigCode's shingling as their near-dedup script writes it (split, n-grams, join)."""
+  tokens = _NON_ALPHA.split(content)
+  if len(tokens) < ngram:
+    return set()
+  return {" ".join(t).encode("utf-8") for t in zip(*(tokens[i:] for i in range(ngram)))}
+
+
+def datasketch_minhash(content: str):
+  from datasketch import MinHash
+  grams = bigcode_shingles(content) if content else set()
+  if not grams:
+    return None
+  m = MinHash(num_perm=256, seed=42, scheme="legacy")
+  m.update_batch(grams)
+  return m
+
+
+def kernel_rates(rows: list[dict]) -> tuple[float, float]:
+  """Documents/s on one core (CPU time): datasketch MinHash + MinHashLSH.insert per document
+  against starjax's batched signatures + band keys (equal signatures checked)."""
+  import numpy as np
+  from datasketch import MinHashLSH
+  contents = [r["content"] or "" for r in rows]
+  start = time.process_time()
+  lsh = MinHashLSH(num_perm=256, params=(25, 10))
+  theirs = []
+  for index, content in enumerate(contents):
+    m = datasketch_minhash(content)
+    if m is not None:
+      lsh.insert(index, m)
+      theirs.append(m.hashvalues)
+  theirs_seconds = time.process_time() - start
+  start = time.process_time()
+  ours = []
+  for lo in range(0, len(contents), 128):
+    sigs, _ = minhash.signatures(contents[lo:lo + 128])
+    minhash.band_keys_batch(sigs, 25, 10)
+    ours.append(sigs)
+  ours_seconds = time.process_time() - start
+  if not np.array_equal(np.concatenate(ours), np.array(theirs)):
+    raise AssertionError("signatures differ from datasketch's")
+  return len(rows) / theirs_seconds, len(rows) / ours_seconds
+
+
 def datasketch_near_dedup(rows: list[dict]) -> tuple[list[set], float]:
   """BigCode's near-dedup written directly against datasketch; (clusters, seconds)."""
-  from datasketch import MinHash, MinHashLSH
+  from datasketch import MinHashLSH
   start = time.perf_counter()
   lsh = MinHashLSH(num_perm=256, params=(25, 10))
   hashes = {}
   for index, row in enumerate(rows):
-    grams = minhash.shingles(row["content"]) if row["content"] else set()
-    if not grams:
+    m = datasketch_minhash(row["content"])
+    if m is None:
       continue
-    m = MinHash(num_perm=256, seed=42, scheme="legacy")
-    m.update_batch(grams)
     lsh.insert(index, m)
     hashes[index] = m
   parent = {}
@@ -139,12 +188,20 @@ def main() -> int:
     seconds = time.perf_counter() - start
     print(f"whole pipeline, {args.workers} workers: {seconds:.1f} s, {megabytes / seconds:.2f} "
           f"MB/s, {megabytes / seconds / args.workers:.2f} MB/s per core")
+    theirs_rate, ours_rate = kernel_rates(rows)
+    print(f"signature kernels, one core: datasketch MinHash + LSH insert {theirs_rate:,.0f} "
+          f"docs/s; starjax signatures + band keys {ours_rate:,.0f} docs/s "
+          f"({ours_rate / theirs_rate:.2f}x)")
     for binding in ("prepare_filters.enabled", "exact_dedup.enabled", "pii.enabled",
                     "decontamination.enabled", "opt_out.enabled"):
       gin.bind_parameter(binding, False)
     start = time.perf_counter()
     cli.prepare(subset_dir, os.path.join(tmp, "near"), None, beam, progress=lambda *_: None)
     ours_seconds = time.perf_counter() - start
+    gin.bind_parameter("near_dedup.enabled", False)
+    start = time.perf_counter()
+    cli.prepare(subset_dir, os.path.join(tmp, "none"), None, beam, progress=lambda *_: None)
+    fixed_seconds = time.perf_counter() - start
     gin.clear_config()
     # doc_index order = shards sorted by relative path, rows in order: the same as `rows`
     # only if subset() wrote them in that order, which it does (discover() sorts the same way).
@@ -156,6 +213,11 @@ def main() -> int:
           f"{n / ours_seconds:,.0f} docs/s; datasketch MinHash + MinHashLSH (one process) "
           f"{n / theirs_seconds:,.0f} docs/s; ratio {theirs_seconds / ours_seconds:.2f}x; "
           f"clusters: {len(ours)} vs {len(theirs)}, same: {same}")
+    own = ours_seconds - fixed_seconds
+    print(f"  the same pipeline with every stage off: {fixed_seconds:.1f} s; near-dedup's own "
+          f"share {own:.1f} s → {n / max(own, 1e-9):,.0f} docs/s "
+          f"({theirs_seconds / max(own, 1e-9):.2f}x datasketch)")
+    print(f"  load: {os.getloadavg()[0]:.1f} (1-minute average, {os.cpu_count()} cores)")
     return 0 if same else 1
 
 

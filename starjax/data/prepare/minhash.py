@@ -5,9 +5,11 @@ joined by a space, as a set of UTF-8 strings. Each shingle is hashed by datasket
 `sha1_hash32` (the first 4 bytes of SHA-1, little-endian) and permuted by datasketch's
 "legacy" scheme: `((a * h + b) mod (2^61 - 1)) & (2^32 - 1)` with uint64 wrap-around in
 `a * h + b`, a and b taken from datasketch itself. The signatures equal
-`datasketch.MinHash(num_perm, seed, scheme="legacy")` fed the same shingles (tested); the
-permutation is applied in place on blocks of shingles and the minimum taken in uint32, ~3x
-faster than datasketch's update_batch for the same result.
+`datasketch.MinHash(num_perm, seed, scheme="legacy")` fed the same shingles (tested).
+
+`signatures` does a batch of documents at once: the shingles of all of them are hashed and
+permuted as one array, block by block, and each document's minimum is a segment reduction, so
+the per-document cost of numpy calls is paid once per block instead of once per document.
 
 Documents with fewer than `ngram` tokens have no shingles (BigCode's `min_length` rule). They get
 no signature and no band keys: they are never near-duplicates (an empty signature would put all
@@ -17,26 +19,75 @@ of them in one giant cluster).
 from __future__ import annotations
 
 import functools
+import hashlib
+import operator
 import re
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from datasketch import MinHash
-from datasketch.minhash import sha1_hash32
 
 _NON_ALPHA = re.compile(r"[^A-Za-z_0-9]")
+_SPACE = ord(" ")
 _MERSENNE = np.uint64((1 << 61) - 1)
-_MAX_HASH = np.uint64((1 << 32) - 1)
-_CHUNK = 256  # shingles per block: the [chunk, num_perm] block stays in cache, reused
+_MAX_HASH = np.uint32((1 << 32) - 1)
+_61 = np.uint64(61)
+_BLOCK = 256  # shingle rows per block: the [block, num_perm] scratch stays in cache
+_DIGEST = operator.methodcaller("digest")
+
+
+def _joined(content: str) -> bytes:
+  """The tokens joined by single spaces, as bytes.
+
+  Splitting on a one-character pattern and joining with " " is replacing each separator by " ";
+  what is left is ASCII, so its UTF-8 is its ASCII.
+  """
+  return _NON_ALPHA.sub(" ", content).encode("ascii")
+
+
+def _shingle_set(content: str, ngram: int) -> set[bytes]:
+  """Word n-grams as slices of the joined text: token i runs between the (i-1)-th and i-th
+  space, so an n-gram is one slice, found with numpy instead of n joins per shingle.
+
+  Most repeated shingles are short (indentation is a run of empty tokens: "    " is five of
+  them), so shingles of at most 8 bytes are deduplicated in numpy first, packed into one uint64
+  each (zero-padded: the text holds no NUL), and only the longer ones are sliced one by one.
+  """
+  text = _joined(content)
+  chars = np.frombuffer(text, np.uint8)
+  spaces = np.flatnonzero(chars == _SPACE)
+  count = len(spaces) + 2 - ngram  # tokens - ngram + 1
+  if count <= 0:
+    return set()
+  starts = np.concatenate(([0], spaces[:count - 1] + 1))
+  ends = np.concatenate((spaces, [len(text)]))[ngram - 1:]
+  short = ends - starts <= 8
+  long_ = ~short
+  grams = set(map(text.__getitem__, map(slice, starts[long_].tolist(), ends[long_].tolist())))
+  if short.any():
+    first, lengths = starts[short], (ends - starts)[short]
+    offsets = np.arange(8)
+    padded = np.concatenate((chars, np.zeros(8, np.uint8)))  # a gram may end the text
+    packed = padded[first[:, None] + offsets]
+    packed[offsets >= lengths[:, None]] = 0
+    unique = np.unique(packed.view(np.uint64).ravel())
+    grams.update(unique.view("S8").tolist())  # "S" drops the trailing NUL padding
+  return grams
 
 
 def shingles(content: str, ngram: int = 5) -> set[bytes]:
   """The set of word n-grams of `content` (UTF-8), empty if it has fewer than `ngram` tokens."""
-  tokens = _NON_ALPHA.split(content)
-  if len(tokens) < ngram:
-    return set()
-  grams = set(map(" ".join, zip(*(tokens[i:] for i in range(ngram)))))
-  return {g.encode("utf-8") for g in grams}
+  return _shingle_set(content, ngram)
+
+
+def _hashes(grams) -> np.ndarray:
+  """sha1_hash32 of each shingle, uint64 [len(grams)]: SHA-1's first 4 bytes, little-endian.
+
+  hashlib's SHA-1 (the function datasketch's sha1_hash32 calls), mapped in C; the 4-byte
+  prefixes are cut from the concatenated digests by numpy rather than by struct per shingle.
+  """
+  digests = np.frombuffer(b"".join(map(_DIGEST, map(hashlib.sha1, grams))), np.uint8)
+  return digests.reshape(-1, 20)[:, :4].copy().view("<u4").ravel().astype(np.uint64)
 
 
 @functools.lru_cache(maxsize=8)
@@ -46,40 +97,111 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
   return np.asarray(a, np.uint64), np.asarray(b, np.uint64)
 
 
+def _permute(hashes: np.ndarray, a: np.ndarray, b: np.ndarray, x: np.ndarray,
+             carry: np.ndarray, out: np.ndarray) -> np.ndarray:
+  """out[i, j] = ((a[j] * hashes[i] + b[j]) mod 2^64 mod (2^61 - 1)) & (2^32 - 1), uint32.
+
+  hashes: uint64 [n, 1]; x, carry: uint64 [n, num_perm] scratch; out: uint32 [n, num_perm].
+  Without a division: with x = hi * 2^61 + lo (hi = x >> 61 ≤ 7), x ≡ lo + hi (mod 2^61 - 1),
+  and lo shares x's low 32 bits, so the low 32 bits of the residue are those of x + hi. That
+  is exact unless lo + hi ≥ 2^61 - 1 (then the residue is 1 more, mod 2^32), which needs bits
+  3..31 of x all set, so the result is ≥ 2^32 - 8 or ≤ 6: only a block holding such a value
+  is redone with the remainder (about one block in two thousand).
+  """
+  np.multiply(hashes, a, out=x)  # wraps mod 2^64, as datasketch's does
+  np.add(x, b, out=x)
+  np.right_shift(x, _61, out=carry)
+  np.add(x, carry, out=carry)
+  np.copyto(out, carry, casting="unsafe")  # the uint32 cast is the `& (2^32 - 1)`
+  if out.max() >= _MAX_HASH - 7 or out.min() <= 6:
+    np.remainder(x, _MERSENNE, out=x)
+    np.copyto(out, x, casting="unsafe")
+  return out
+
+
+def _segment_minima(hashes: np.ndarray, starts: np.ndarray, num_perm: int, seed: int
+                    ) -> np.ndarray:
+  """uint32 [len(starts), num_perm]: the permuted minimum of each segment of `hashes`.
+
+  hashes: uint64 [n], the concatenated shingle hashes of the documents; starts: int [docs],
+  where each document's (non-empty) segment begins. Blocks of rows are permuted into reused
+  buffers; each document's piece of a block is reduced and folded into its row of `out`.
+  """
+  a, b = permutations(num_perm, seed)
+  out = np.full((len(starts), num_perm), _MAX_HASH, np.uint32)
+  ends = np.append(starts[1:], len(hashes)).tolist()
+  starts = starts.tolist()
+  rows = min(_BLOCK, len(hashes))
+  x, carry = np.empty((rows, num_perm), np.uint64), np.empty((rows, num_perm), np.uint64)
+  permuted = np.empty((rows, num_perm), np.uint32)
+  doc = 0
+  with np.errstate(over="ignore"):
+    for lo in range(0, len(hashes), _BLOCK):
+      hi = min(lo + _BLOCK, len(hashes))
+      n = hi - lo
+      block = _permute(hashes[lo:hi, None], a, b, x[:n], carry[:n], permuted[:n])
+      while doc < len(starts) and starts[doc] < hi:
+        piece = block[max(starts[doc], lo) - lo:min(ends[doc], hi) - lo]
+        np.minimum(out[doc], piece.min(axis=0), out=out[doc])
+        if ends[doc] > hi:
+          break  # continues in the next block
+        doc += 1
+  return out
+
+
+def signatures(contents: Sequence[str], *, num_perm: int = 256, seed: int = 42, ngram: int = 5
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """MinHash signatures of a batch of documents.
+
+  Returns (signatures, has_shingles): uint32 [documents with shingles, num_perm] (the values
+  are below 2^32, so uint32 holds datasketch's uint64 hashvalues exactly) and bool
+  [len(contents)], False for documents with fewer than `ngram` tokens (no signature).
+  """
+  per_doc = [_hashes(grams) if (grams := _shingle_set(c, ngram)) else None for c in contents]
+  has = np.array([h is not None for h in per_doc], bool)
+  kept = [h for h in per_doc if h is not None]
+  if not kept:
+    return np.empty((0, num_perm), np.uint32), has
+  lengths = np.fromiter(map(len, kept), np.int64, len(kept))
+  starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+  return _segment_minima(np.concatenate(kept), starts, num_perm, seed), has
+
+
 def signature(content: str, *, num_perm: int = 256, seed: int = 42, ngram: int = 5
               ) -> Optional[np.ndarray]:
   """uint64 [num_perm] MinHash of the document's shingles, or None if it has none."""
-  grams = shingles(content, ngram)
-  return signature_of_shingles(grams, num_perm=num_perm, seed=seed) if grams else None
+  sigs, has = signatures([content], num_perm=num_perm, seed=seed, ngram=ngram)
+  return sigs[0].astype(np.uint64) if has[0] else None
 
 
 def signature_of_shingles(grams: set[bytes], *, num_perm: int = 256, seed: int = 42
                           ) -> np.ndarray:
   """uint64 [num_perm] MinHash of a non-empty set of shingles."""
-  a, b = permutations(num_perm, seed)
-  hashes = np.fromiter((sha1_hash32(g) for g in grams), np.uint64, len(grams))
-  out = np.full(num_perm, np.uint32(_MAX_HASH), np.uint32)
-  block = np.empty((min(_CHUNK, len(hashes)), num_perm), np.uint64)
-  with np.errstate(over="ignore"):
-    for start in range(0, len(hashes), _CHUNK):
-      h = hashes[start:start + _CHUNK, None]
-      x = block[:len(h)]
-      np.multiply(h, a, out=x)  # wraps mod 2^64, as datasketch's does
-      np.add(x, b, out=x)
-      np.remainder(x, _MERSENNE, out=x)
-      # `& (2^32 - 1)` is the cast to uint32, whose min numpy vectorises (uint64's it does not).
-      np.minimum(out, x.astype(np.uint32).min(axis=0), out=out)
-  return out.astype(np.uint64)
+  hashes = _hashes(grams)
+  return _segment_minima(hashes, np.zeros(1, np.int64), num_perm, seed)[0].astype(np.uint64)
+
+
+def band_keys_batch(sigs: np.ndarray, bands: int, rows: int) -> list[list[bytes]]:
+  """Per document, one key per LSH band: the band's index (2 bytes) and its `rows` hash values
+  (uint32 each), as bytes. sigs: uint32 or uint64 [documents, ≥ bands * rows].
+
+  Two documents share a key exactly when datasketch's MinHashLSH(params=(bands, rows)) puts them
+  in the same bucket of that band (the key is a one-to-one encoding of (band, values)).
+  """
+  docs = len(sigs)
+  values = np.ascontiguousarray(sigs[:, :bands * rows], np.uint32).reshape(docs, bands, rows)
+  width = 2 + 4 * rows
+  keys = np.empty((docs, bands, width), np.uint8)
+  keys[:, :, 0] = np.arange(bands) >> 8
+  keys[:, :, 1] = np.arange(bands) & 0xFF
+  keys[:, :, 2:] = values.view(np.uint8).reshape(docs, bands, 4 * rows)
+  flat = keys.reshape(docs * bands, width).view(f"V{width}").ravel().tolist()
+  return [flat[i * bands:(i + 1) * bands] for i in range(docs)]
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
-  """One key per LSH band: the band's index and its `rows` hash values, as bytes.
-
-  Two documents share a key exactly when datasketch's MinHashLSH(params=(bands, rows)) puts them
-  in the same bucket of that band.
-  """
-  return [band.to_bytes(2, "big") + sig[band * rows:(band + 1) * rows].tobytes()
-          for band in range(bands)]
+  """The LSH band keys of one signature (see band_keys_batch)."""
+  return band_keys_batch(np.asarray(sig)[None, :], bands, rows)[0]
 
 
 def detection_probability(similarity: float, bands: int = 25, rows: int = 10) -> float:

@@ -18,36 +18,16 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from starjax.data import filters, licenses
+from starjax.data import filters
 from starjax.data.errors import DataError
-from starjax.data.prepare import components, decontamination, documents, ledger, minhash
+from starjax.data.prepare import decontamination, documents, ledger
 from starjax.data.prepare import pii as pii_lib
+from starjax.data.prepare.decision import REMOVED, license_permissive, removed
+from starjax.data.prepare.near_dedup import NearDedup  # noqa: F401  (part of this module's API)
 from starjax.data.prepare.opt_out import OptOutList
 from starjax.data.prepare.stages import PrepareOptions
 
-REMOVED = "removed"
-CLUSTERED = "clustered"
 OUTPUT_DATA = "data"
-
-
-def _removed(doc: dict, stage: str, reason: str) -> beam.pvalue.TaggedOutput:
-  out = {k: v for k, v in doc.items() if k not in ("columns",)}
-  out.update(stage=stage, decision="removed", reason=reason)
-  return beam.pvalue.TaggedOutput(REMOVED, out)
-
-
-def _license_permissive(value) -> Optional[bool]:
-  """True/False/None (unknown) for a `license` string or a list of them; None value → True."""
-  if value is None or value == "" or value == []:
-    return True
-  values = value if isinstance(value, list) else [value]
-  verdicts = []
-  for v in values:
-    parsed = licenses.license_from_field(str(v))
-    verdicts.append(None if parsed is None else parsed.permissive)
-  if False in verdicts:
-    return False
-  return None if None in verdicts else True
 
 
 class FilterStage(beam.DoFn):
@@ -60,13 +40,13 @@ class FilterStage(beam.DoFn):
     reason = doc["skip"]
     if reason is None and self._options.enabled:
       if self._options.license:
-        verdict = _license_permissive(doc["license"])
+        verdict = license_permissive(doc["license"])
         if verdict is not True:
           reason = "license_not_permissive" if verdict is False else "license_unknown"
       if reason is None and self._options.quality:
         reason = filters.quality_problem(doc["content"], doc["language"])
     if reason:
-      yield _removed(doc, "filter", reason)
+      yield removed(doc, "filter", reason)
     else:
       yield doc
 
@@ -79,7 +59,7 @@ class OptOutStage(beam.DoFn):
   def process(self, doc):
     reason = self._opt_out.reason(doc["repo"])
     if reason:
-      yield _removed(doc, "opt_out", reason)
+      yield removed(doc, "opt_out", reason)
     else:
       yield doc
 
@@ -93,7 +73,7 @@ def _keep_first(item):
   docs = sorted(docs, key=lambda d: d["doc_index"])
   yield docs[0]
   for d in docs[1:]:
-    yield _removed(d, "exact_dedup", f"duplicate of {docs[0]['doc_id']}")
+    yield removed(d, "exact_dedup", f"duplicate of {docs[0]['doc_id']}")
 
 
 class ExactDedup(beam.PTransform):
@@ -102,80 +82,6 @@ class ExactDedup(beam.PTransform):
     return (docs | "ByContentHash" >> beam.Map(_content_key)
             | "GroupByContent" >> beam.GroupByKey()
             | "KeepFirst" >> beam.FlatMap(_keep_first).with_outputs(REMOVED, main="kept"))
-
-
-class _BandKeys(beam.DoFn):
-
-  def __init__(self, options):
-    self._o = options
-
-  def process(self, doc):
-    sig = minhash.signature(doc["content"], num_perm=self._o.num_perm, seed=self._o.seed,
-                            ngram=self._o.ngram)
-    if sig is None:
-      return  # fewer than `ngram` tokens: never a near-duplicate (see minhash)
-    for key in minhash.band_keys(sig, self._o.bands, self._o.rows):
-      yield key, doc["doc_index"]
-
-
-def _bucket_edges(item):
-  """A star from the smallest member of an LSH bucket to each other member."""
-  _, members = item
-  members = sorted(set(members))
-  for other in members[1:]:
-    yield members[0], other
-
-
-def _attach_cluster(item):
-  _, joined = item
-  (doc,) = joined["doc"]
-  roots = list(joined["root"])
-  if roots:
-    doc = dict(doc, cluster_id=roots[0])
-    yield beam.pvalue.TaggedOutput(CLUSTERED, (roots[0], doc))
-  else:
-    yield doc
-
-
-def _quality_order(docs: list[dict]) -> list[dict]:
-  """StarCoder2's order: permissive first, then stars, then recency; ties by doc_index."""
-  docs = sorted(docs, key=lambda d: d["doc_index"])
-  return sorted(docs, key=lambda d: (_license_permissive(d["license"]) is True, d["stars"],
-                                     d["recency"]), reverse=True)
-
-
-def _choose(item, keep: str):
-  _, docs = item
-  docs = list(docs)
-  ordered = (_quality_order(docs) if keep == "quality"
-             else sorted(docs, key=lambda d: d["doc_index"]))
-  yield ordered[0]
-  for d in ordered[1:]:
-    yield _removed(d, "near_dedup", f"near-duplicate of {ordered[0]['doc_id']}")
-
-
-class NearDedup(beam.PTransform):
-  """MinHash LSH near-dedup: band keys → buckets → edges → components → one kept per cluster."""
-
-  def __init__(self, options, num_documents: int):
-    super().__init__()
-    self._o = options
-    self._rounds = options.components_rounds or components.default_rounds(num_documents)
-
-  def expand(self, docs):
-    edges = (docs | "BandKeys" >> beam.ParDo(_BandKeys(self._o))
-             | "GroupByBand" >> beam.GroupByKey()
-             | "BucketEdges" >> beam.FlatMap(_bucket_edges))
-    labels = edges | "Components" >> components.ConnectedComponents(self._rounds)
-    keyed = docs | "KeyByIndex" >> beam.Map(lambda d: (d["doc_index"], d))
-    joined = ({"doc": keyed, "root": labels} | "JoinClusters" >> beam.CoGroupByKey()
-              | "AttachCluster" >> beam.FlatMap(_attach_cluster).with_outputs(CLUSTERED,
-                                                                              main="single"))
-    chosen = (joined[CLUSTERED] | "GroupByCluster" >> beam.GroupByKey()
-              | "Choose" >> beam.FlatMap(_choose, self._o.keep).with_outputs(REMOVED,
-                                                                             main="kept"))
-    kept = (joined.single, chosen.kept) | "NearDedupKept" >> beam.Flatten()
-    return kept, chosen[REMOVED]
 
 
 class PiiStage(beam.DoFn):
@@ -206,7 +112,7 @@ class DecontaminationStage(beam.DoFn):
   def process(self, doc):
     hit = self._matcher.first_hit(doc["content"])
     if hit:
-      yield _removed(doc, "decontamination", f"{hit.string.reason}:{hit.kind}")
+      yield removed(doc, "decontamination", f"{hit.string.reason}:{hit.kind}")
     else:
       yield doc
 
@@ -252,36 +158,36 @@ def build(p: beam.Pipeline, input_shards: list[documents.Shard], staging: str,
   docs = (p | "RowGroups" >> beam.Create(work)
           | "Spread" >> beam.Reshuffle()
           | "Read" >> beam.FlatMap(lambda w: documents.read_row_group(by_name[w[0]], w[1])))
-  removed = []
+  removed_docs = []
   stage = docs | "Filter" >> beam.ParDo(FilterStage(options.filters)).with_outputs(
       REMOVED, main="kept")
   docs = stage.kept
-  removed.append(stage[REMOVED])
+  removed_docs.append(stage[REMOVED])
   if options.opt_out.enabled and len(opt_out):
     stage = docs | "OptOut" >> beam.ParDo(OptOutStage(opt_out)).with_outputs(REMOVED,
                                                                              main="kept")
     docs = stage.kept
-    removed.append(stage[REMOVED])
+    removed_docs.append(stage[REMOVED])
   if options.exact_dedup.enabled:
     stage = docs | "ExactDedup" >> ExactDedup()
     docs = stage.kept
-    removed.append(stage[REMOVED])
+    removed_docs.append(stage[REMOVED])
   if options.near_dedup.enabled:
     docs, near_removed = docs | "NearDedup" >> NearDedup(options.near_dedup, num_documents)
-    removed.append(near_removed)
+    removed_docs.append(near_removed)
   if options.pii.enabled and options.pii.types:
     docs = docs | "Pii" >> beam.ParDo(PiiStage(options.pii))
   if options.decontamination.enabled:
     stage = docs | "Decontamination" >> beam.ParDo(DecontaminationStage(
         strings, options.decontamination.min_chars)).with_outputs(REMOVED, main="kept")
     docs = stage.kept
-    removed.append(stage[REMOVED])
+    removed_docs.append(stage[REMOVED])
   kept = docs | "MarkKept" >> beam.Map(_mark_kept)
   _ = (kept | "ByShard" >> beam.Map(lambda d: (d["shard"], d))
        | "GroupByShard" >> beam.GroupByKey()
        | "WriteShards" >> beam.ParDo(WriteShards(by_name, staging)))
   per_file = options.ledger_rows_per_file
-  _ = ((kept, *removed) | "AllDecisions" >> beam.Flatten()
+  _ = ((kept, *removed_docs) | "AllDecisions" >> beam.Flatten()
        | "LedgerRow" >> beam.Map(lambda d: (d["doc_index"] // per_file, ledger.row(d)))
        | "GroupLedger" >> beam.GroupByKey()
        | "WriteLedger" >> beam.ParDo(WriteLedger(staging)))

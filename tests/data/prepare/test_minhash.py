@@ -1,6 +1,7 @@
 """MinHash signatures and LSH bands equal BigCode's scheme in datasketch."""
 
 import random
+import re
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -21,6 +22,63 @@ def test_shingles_split_on_non_alphanumerics_keep_empty_tokens_and_case():
   grams = minhash.shingles("A,b  c.D_1 e", ngram=5)
   # tokens: A, b, '', c, D_1, e  → two 5-grams, the empty token kept, case kept
   assert grams == {b"A b  c D_1", b"b  c D_1 e"}
+
+
+def _straightforward_shingles(content, ngram=5):
+  """BigCode's definition, written the obvious way: the reference for the fast one."""
+  tokens = re.split(r"[^A-Za-z_0-9]", content)
+  if len(tokens) < ngram:
+    return set()
+  return {" ".join(tokens[i:i + ngram]).encode() for i in range(len(tokens) - ngram + 1)}
+
+
+_TRICKY = [
+    "", "a b c d", "a b c d e", "é ü ∑ x_y z1 2 3 4 5 6", "  \n\t  ", "日本語 テキスト a b c d e f",
+    "        return x\n" * 20 + "if a:\n    b = [1, 2]\n",  # runs of empty tokens, short grams
+    "x" * 300 + " " + "y " * 40, "a,,b;;c..d e f g h\x00i j k",
+]
+
+
+def test_shingles_equal_the_straightforward_definition_on_tricky_text():
+  for text in _TRICKY + [_CODE]:
+    for ngram in (1, 3, 5, 9):
+      assert minhash.shingles(text, ngram) == _straightforward_shingles(text, ngram), (text, ngram)
+
+
+def test_batch_signatures_equal_datasketch_per_document():
+  # Documents from 0 to ~2,000 shingles, so pieces of one document span several blocks and one
+  # block holds many documents.
+  rng = random.Random(2)
+  docs = _TRICKY + [" ".join(f"w{rng.randrange(n)}" for _ in range(n)) for n in
+                    (6, 7, 40, 300, 2000, 5, 9)] + [_CODE]
+  sigs, has = minhash.signatures(docs)
+  assert has.tolist() == [bool(minhash.shingles(d)) for d in docs]
+  expected = [_datasketch(minhash.shingles(d)).hashvalues for d in docs if minhash.shingles(d)]
+  assert sigs.shape == (len(expected), 256) and np.array_equal(sigs, np.array(expected))
+
+
+def test_permutation_without_division_is_exact_where_the_residue_wraps():
+  # x = a*h + b mod 2^64 at and around multiples of 2^61 - 1 and at the top of the range:
+  # exactly the values where the shortcut needs its correction.
+  p = (1 << 61) - 1
+  xs = [0, 1, p - 1, p, p + 1, 2 * p, 2 * p + 7, (1 << 61) - 8, (1 << 61) + 6, 7 * p,
+        (1 << 64) - 1, (1 << 64) - 8, (1 << 64) - 2 * p, 3 * p + 5, 123456789]
+  b = np.array(xs, np.uint64)
+  a = np.zeros(len(xs), np.uint64)
+  h = np.ones((1, 1), np.uint64)
+  x, carry = np.empty((1, len(xs)), np.uint64), np.empty((1, len(xs)), np.uint64)
+  out = np.empty((1, len(xs)), np.uint32)
+  got = minhash._permute(h, a, b, x, carry, out)[0].tolist()
+  assert got == [(v % p) & 0xFFFFFFFF for v in xs]
+  # Ordinary values take the shortcut (no correction): still the exact residue.
+  rng = np.random.default_rng(0)
+  a, b = minhash.permutations(256, 42)
+  h = rng.integers(0, 1 << 32, (64, 1), dtype=np.uint64)
+  x, carry = np.empty((64, 256), np.uint64), np.empty((64, 256), np.uint64)
+  out = minhash._permute(h, a, b, x, carry, np.empty((64, 256), np.uint32))
+  with np.errstate(over="ignore"):
+    exact = ((h * a + b) % np.uint64(p)).astype(np.uint32)
+  assert np.array_equal(out, exact)
 
 
 def test_documents_with_fewer_tokens_than_the_ngram_have_no_signature():

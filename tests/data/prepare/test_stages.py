@@ -4,7 +4,7 @@ gin options."""
 import pytest
 
 from starjax.data.errors import DataError
-from starjax.data.prepare import pipeline, stages
+from starjax.data.prepare import decision, near_dedup, stages
 
 
 def _doc(index, license_="MIT", stars=0, recency=""):
@@ -13,15 +13,25 @@ def _doc(index, license_="MIT", stars=0, recency=""):
 
 
 def test_license_lists_are_permissive_only_when_every_license_is():
-  assert pipeline._license_permissive(None) is True  # no information: the row passes
-  assert pipeline._license_permissive(["MIT", "Apache-2.0"]) is True
-  assert pipeline._license_permissive(["MIT", "GPL-3.0-only"]) is False
-  assert pipeline._license_permissive("no idea what this is") is None
+  assert decision.license_permissive(None) is True  # no information: the row passes
+  assert decision.license_permissive(["MIT", "Apache-2.0"]) is True
+  assert decision.license_permissive(["MIT", "GPL-3.0-only"]) is False
+  assert decision.license_permissive("no idea what this is") is None
+
+
+def _decisions(docs, keep):
+  """near_dedup's choice for one cluster (root 0) of these documents: {doc_index: kept_by}."""
+  members = [(i, doc_id, rank) for i, (doc_id, rank) in map(near_dedup._member, docs)]
+  out = list(near_dedup._decide((0, members), keep))
+  assert all(cluster_id == 0 for _, (cluster_id, _) in out)
+  return {index: kept_by for index, (_, kept_by) in out}
 
 
 def _kept_and_removed(docs, keep):
-  out = list(pipeline._choose((0, docs), keep))
-  return out[0]["doc_index"], sorted(o.value["doc_index"] for o in out[1:])
+  decisions = _decisions(docs, keep)
+  kept = [i for i, by in decisions.items() if by is None]
+  assert len(kept) == 1 and len(decisions) == len(docs)
+  return kept[0], sorted(i for i, by in decisions.items() if by is not None)
 
 
 def test_v1_keeps_the_lowest_index_of_a_cluster():
@@ -33,9 +43,17 @@ def test_quality_keeps_permissive_then_stars_then_recency_then_lowest_index():
   docs = [_doc(1, "GPL-3.0-only", stars=10**6), _doc(2, stars=5), _doc(3, stars=50),
           _doc(4, stars=50, recency="2023-01-01"), _doc(5, stars=50, recency="2023-01-01")]
   assert _kept_and_removed(docs, "quality") == (4, [1, 2, 3, 5])
-  removed = list(pipeline._choose((0, docs), "quality"))[1]
-  assert removed.value["stage"] == "near_dedup" and removed.value["reason"] == \
-      "near-duplicate of s#4"
+  assert set(_decisions(docs, "quality").values()) == {None, "s#4"}
+
+
+def test_a_removed_member_names_the_kept_document_and_keeps_its_cluster_id():
+  doc = dict(_doc(9), content="x")
+  (out,) = near_dedup._apply((9, {"doc": [doc], "decision": [(4, "s#4")]}))
+  assert out.tag == decision.REMOVED
+  assert (out.value["stage"], out.value["reason"], out.value["cluster_id"]) == \
+      ("near_dedup", "near-duplicate of s#4", 4)
+  (kept,) = near_dedup._apply((4, {"doc": [dict(_doc(4))], "decision": [(4, None)]}))
+  assert kept["cluster_id"] == 4 and "decision" not in kept
 
 
 def test_stage_options_reject_impossible_settings():

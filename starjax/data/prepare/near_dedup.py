@@ -1,0 +1,125 @@
+"""Near-dedup as a Beam transform: MinHash LSH band keys → buckets → edges → connected
+components → one document kept per cluster.
+
+Only small values cross a shuffle until the end: band keys carry a document's index, the
+cluster choice sees each member's (doc_id, license verdict, stars, recency), and the full
+documents are shuffled once, to meet their decision. Signatures are computed for batches of
+documents at once (`minhash.signatures`) inside the stage that reads them.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from starjax.data.prepare import components, minhash
+from starjax.data.prepare.decision import REMOVED, license_permissive, removed
+_BATCH = 128  # documents per signature batch: amortises numpy's per-call cost, bounded memory
+
+
+class _BandKeys(beam.DoFn):
+  """A batch of documents → (band key, doc_index) for every band of every document with
+  shingles; documents with fewer than `ngram` tokens have none (see minhash)."""
+
+  def __init__(self, options):
+    self._o = options
+
+  def process(self, batch):
+    o = self._o
+    sigs, has = minhash.signatures([d["content"] for d in batch], num_perm=o.num_perm,
+                                   seed=o.seed, ngram=o.ngram)
+    indices = [d["doc_index"] for d, h in zip(batch, has) if h]
+    for index, keys in zip(indices, minhash.band_keys_batch(sigs, o.bands, o.rows)):
+      for key in keys:
+        yield key, index
+
+
+def _bucket_edges(item):
+  """A star from the smallest member of an LSH bucket to each other member."""
+  _, members = item
+  members = sorted(set(members))
+  for other in members[1:]:
+    yield members[0], other
+
+
+def _member(doc: dict):
+  """What choosing a cluster's kept document needs: (doc_index, (doc_id, rank))."""
+  rank = (license_permissive(doc["license"]) is True, doc["stars"], doc["recency"])
+  return doc["doc_index"], (doc["doc_id"], rank)
+
+
+def _by_cluster(item):
+  """A labelled document → (root, (doc_index, doc_id, rank)); unlabelled ones drop out."""
+  index, joined = item
+  roots = list(joined["root"])
+  if not roots:
+    return
+  members = list(joined["member"])
+  if len(members) != 1 or len(roots) != 1:
+    raise RuntimeError(f"near_dedup: document {index} has {len(members)} member records and "
+                       f"{len(roots)} cluster labels (expected 1 and 1)")
+  doc_id, rank = members[0]
+  yield roots[0], (index, doc_id, rank)
+
+
+def _decide(item, keep: str):
+  """One cluster → (doc_index, (cluster_id, None if kept else the kept doc_id)) per member.
+
+  lowest_index (StarCoder v1) keeps the smallest index; quality (StarCoder2) keeps the
+  permissive one, then the most stars, then the most recent; ties by index.
+  """
+  root, members = item
+  members = sorted(members)  # by doc_index
+  if keep == "quality":
+    members = sorted(members, key=lambda m: m[2], reverse=True)  # stable: ties stay by index
+  kept_index, kept_id, _ = members[0]
+  yield kept_index, (root, None)
+  for index, _, _ in members[1:]:
+    yield index, (root, kept_id)
+
+
+def _apply(item):
+  """A document and its decision (if it is in a cluster) → kept, or removed side output."""
+  index, joined = item
+  docs, decisions = list(joined["doc"]), list(joined["decision"])
+  if len(docs) != 1 or len(decisions) > 1:
+    raise RuntimeError(f"near_dedup: document {index} arrived {len(docs)} times with "
+                       f"{len(decisions)} cluster decisions (expected once, with at most one)")
+  doc = docs[0]
+  if not decisions:
+    yield doc
+    return
+  cluster_id, kept_id = decisions[0]
+  doc = dict(doc, cluster_id=cluster_id)
+  if kept_id is None:
+    yield doc
+  else:
+    yield removed(doc, "near_dedup", f"near-duplicate of {kept_id}")
+
+
+class NearDedup(beam.PTransform):
+  """PCollection[doc] → (kept docs, removed docs): MinHash LSH near-dedup, one kept per
+  cluster, `cluster_id` set on every member of a cluster of two or more."""
+
+  def __init__(self, options, num_documents: int):
+    super().__init__()
+    self._o = options
+    self._rounds = options.components_rounds or components.default_rounds(num_documents)
+
+  def expand(self, docs):
+    edges = (docs
+             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=_BATCH)
+             | "BandKeys" >> beam.ParDo(_BandKeys(self._o))
+             | "GroupByBand" >> beam.GroupByKey()
+             | "BucketEdges" >> beam.FlatMap(_bucket_edges))
+    labels = edges | "Components" >> components.ConnectedComponents(self._rounds)
+    members = docs | "Members" >> beam.Map(_member)
+    decisions = ({"member": members, "root": labels}
+                 | "JoinLabels" >> beam.CoGroupByKey()
+                 | "ByCluster" >> beam.FlatMap(_by_cluster)
+                 | "GroupByCluster" >> beam.GroupByKey()
+                 | "Decide" >> beam.FlatMap(_decide, self._o.keep))
+    keyed = docs | "KeyByIndex" >> beam.Map(lambda d: (d["doc_index"], d))
+    applied = ({"doc": keyed, "decision": decisions}
+               | "JoinDecisions" >> beam.CoGroupByKey()
+               | "Apply" >> beam.FlatMap(_apply).with_outputs(REMOVED, main="kept"))
+    return applied.kept, applied[REMOVED]
