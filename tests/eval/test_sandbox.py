@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 
 import pytest
@@ -70,6 +71,23 @@ def test_sandbox_sees_only_the_system_and_its_directory(run_toy):
         p.startswith("/root/") for p in sandbox_lib.interpreter_paths()):
       continue  # the interpreter lives under /root here: only its own directory is bound
     assert hidden not in listing
+
+
+@pytest.mark.parametrize("form", ["code object", "source"])
+def test_launcher_runs_compiled_here_or_as_source(sandbox, tmp_path, form):
+  # This interpreter gets the launcher's code object, compiled once; another gets its source.
+  launcher = sys.executable
+  if form == "source":
+    others = [p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.path.exists(p)
+              and os.path.realpath(p) != os.path.realpath(sys.executable)]
+    if not others:
+      pytest.skip("no second Python interpreter in /usr/bin or /usr/local/bin")
+    launcher = others[0]
+  box = Sandbox(TEST_LIMITS, isolation=sandbox.isolation, launcher_python=launcher)
+  assert ("marshal" in sandbox_lib.sandbox.launcher_code(launcher)) == (form == "code object")
+  (tmp_path / "p.py").write_text("import sys\nprint(sys.argv[1:], __name__)\n")
+  outcome = box.run([launcher, "-S", "p.py", "x"], str(tmp_path), timeout=10)
+  assert (outcome.exit_code, outcome.stdout) == (0, b"['x'] __main__\n"), outcome
 
 
 # --- the user-namespace mode (what a non-root caller gets) ---------------------------------------
