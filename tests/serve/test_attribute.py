@@ -102,3 +102,20 @@ def test_a_directory_that_is_no_index_stops_the_server_with_exit_2(model_dir, tm
   status, err = _serve(f"--model_dir={model_dir}", f"--index={tmp_path}", "--port=0")
   assert status == 2
   assert str(tmp_path / "manifest.json") in err and "corrupt" in err
+
+
+@pytest.mark.slow
+def test_run_py_serve_with_index_answers_post_attribute(model_dir, index, rows):
+  import httpx  # pylint: disable=import-outside-toplevel
+  from tests.serve.test_cli import _start, _wait_healthy  # pylint: disable=import-outside-toplevel
+  process, url = _start(model_dir, f"--index={index.directory}")
+  try:
+    _wait_healthy(process, url)
+    text = _generated(rows["javascript"][5])
+    response = httpx.post(f"{url}/attribute", json={"text": text}, timeout=60)
+    assert response.status_code == 200
+    assert response.json() == attribution.attribute(index, text)
+    assert any(span["sources"] for span in response.json()["spans"])
+  finally:
+    process.kill()
+    process.wait()
