@@ -1,5 +1,7 @@
-"""Serving under load: `run.py serve` (continuous batching) vs transformers' generate() one
-request at a time behind the same kind of HTTP endpoint, on identical weights, on loopback.
+"""Serving under load: `run.py serve` (continuous batching) vs two peers on identical weights,
+on loopback: transformers' own server (`transformers serve --continuous-batching`, OpenAI
+/v1/completions) and transformers' generate() one request at a time behind a TGI-shaped
+endpoint (what a plain Python server does).
 
 The bench config (6 layers, 512 hidden, MQA, vocab 8192) is initialised by starjax, written as
 a MODEL_DIR (with a BPE tokenizer trained on the Python standard library) and exported with
@@ -15,7 +17,9 @@ the load generator (asyncio + httpx, SSE streams):
 
 Reports throughput (generated tokens/s), p50/p95 time to first token and end-to-end latency,
 and the editor's next-keystroke TTFT and wasted-token ratio (tokens generated for cancelled
-requests over all tokens generated, from /metrics).
+requests over all tokens generated, from /metrics). Prompts are cut to fit the bench model's
+context here, by tokens, so every server gets the same text. transformers serve has no
+ignore_eos: its tokens are counted from each stream's `usage` (it may stop early at EOS).
 
     python benchmarks/serve.py [--clients=16] [--requests=64] [--slots=16] [--skip_peer]
     python benchmarks/serve.py --peer_server --model=DIR --port=P   # (internal) the peer
@@ -163,8 +167,12 @@ def start(command: list[str], url: str, timeout: float = 900) -> subprocess.Pope
   raise RuntimeError(f"{url} not healthy after {timeout} s")
 
 
-def workload(n: int, seed: int) -> list[tuple[str, int]]:
-  """n (prompt text, new tokens) pairs: code of 16–320 tokens (~3.5 chars each)."""
+CONTEXT = 512  # the bench model's
+
+
+def workload(n: int, seed: int, tokenizer=None) -> list[tuple[str, int]]:
+  """n (prompt text, new tokens) pairs: code of 16–320 tokens (~3.5 chars each); with a
+  tokenizer, each prompt cut (keeping its end) so that prompt + new tokens fit the context."""
   rng = random.Random(seed)
   texts = [t for t in stdlib_texts() if len(t) > 2000]
   jobs = []
@@ -172,17 +180,26 @@ def workload(n: int, seed: int) -> list[tuple[str, int]]:
     text = rng.choice(texts)
     chars = int(rng.choice([16, 32, 64, 128, 256, 320]) * 3.5)
     start = rng.randrange(0, len(text) - chars)
-    jobs.append((text[start:start + chars], rng.choice([32, 64, 128])))
+    prompt, new_tokens = text[start:start + chars], rng.choice([32, 64, 128])
+    if tokenizer is not None:
+      # Re-encoding the decoded tail may merge tokens differently: keep a margin of 8.
+      keep = CONTEXT - new_tokens - 8
+      ids = tokenizer.encode(prompt).ids
+      prompt = tokenizer.decode(ids[-keep:]) if len(ids) > keep else prompt
+    jobs.append((prompt, new_tokens))
   return jobs
 
 
 async def stream_one(client, url: str, prompt: str, new_tokens: int) -> dict:
-  """One TGI /generate_stream request: its TTFT, latency and tokens."""
+  """One request: its TTFT, latency and tokens. TGI /generate_stream, or OpenAI
+  /v1/completions when url ends with `#openai=MODEL` (transformers serve)."""
+  if "#openai=" in url:
+    return await _stream_openai(client, url, prompt, new_tokens)
   start = time.perf_counter()
   first, tokens, cached = None, 0, None
   # truncate (TGI's: keep the last N prompt tokens) keeps prompt + new tokens in the context.
   body = {"inputs": prompt, "parameters": {"max_new_tokens": new_tokens, "ignore_eos": True,
-                                           "truncate": 512 - new_tokens - 1}}
+                                           "truncate": CONTEXT - new_tokens - 1}}
   async with client.stream("POST", f"{url}/generate_stream", json=body) as response:
     response.raise_for_status()
     async for line in response.aiter_lines():
@@ -197,6 +214,28 @@ async def stream_one(client, url: str, prompt: str, new_tokens: int) -> dict:
         cached = event["details"].get("tokens_cached")
   return {"ttft": first, "latency": time.perf_counter() - start, "tokens": tokens,
           "cached": cached}
+
+
+async def _stream_openai(client, url: str, prompt: str, new_tokens: int) -> dict:
+  url, model = url.split("#openai=")
+  start = time.perf_counter()
+  first, tokens = None, None
+  body = {"model": model, "prompt": prompt, "max_tokens": new_tokens, "temperature": 0,
+          "stream": True}
+  async with client.stream("POST", f"{url}/v1/completions", json=body) as response:
+    response.raise_for_status()
+    async for line in response.aiter_lines():
+      if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+        continue
+      event = json.loads(line[5:])
+      if first is None and any(c.get("text") for c in event.get("choices", ())):
+        first = time.perf_counter() - start
+      if event.get("usage"):
+        tokens = event["usage"]["completion_tokens"]
+  if tokens is None:
+    raise RuntimeError(f"{url}: a stream without usage; cannot count its tokens")
+  return {"ttft": first, "latency": time.perf_counter() - start, "tokens": tokens,
+          "cached": None}
 
 
 def percentile(values, q):
@@ -296,6 +335,25 @@ async def _fim_request(client, url, body, ttfts, cached, k):
           cached.append(event["details"]["tokens_cached"])
 
 
+def transformers_serve(hf_dir: str, clients: int, jobs, warm) -> dict:
+  """The closed loop against `transformers serve --continuous-batching` on the CPU, or why it
+  could not run."""
+  port = free_port()
+  url = f"http://127.0.0.1:{port}"
+  command = ["transformers", "serve", hf_dir, "--continuous-batching", "--device", "cpu",
+             "--dtype", "float32", "--host", "127.0.0.1", "--port", str(port)]
+  try:
+    process = start(command, url)
+  except (RuntimeError, OSError) as e:
+    return {"error": str(e)}
+  try:
+    asyncio.run(closed_loop(f"{url}#openai={hf_dir}", clients, warm))
+    return asyncio.run(closed_loop(f"{url}#openai={hf_dir}", clients, jobs))
+  finally:
+    process.terminate()
+    process.wait(timeout=60)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -316,16 +374,19 @@ def main():
 
   results = {"clients": args.clients, "requests": args.requests, "slots": args.slots,
              "load_average_start": os.getloadavg()[0]}
-  jobs = workload(args.requests, seed=0)
+  import tokenizers  # pylint: disable=import-outside-toplevel
   with tempfile.TemporaryDirectory() as workdir:
     model_dir, hf_dir = build_models(workdir, args.gin_file)
+    tokenizer = tokenizers.Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    jobs = workload(args.requests, seed=0, tokenizer=tokenizer)
+    warm = workload(args.clients, seed=9, tokenizer=tokenizer)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     ours = start([sys.executable, "run.py", "serve", f"--model_dir={model_dir}",
                   f"--port={port}", f"--slots={args.slots}", "--max_concurrent_requests=512",
                   "--prefill_buckets=32,64,128,256,512"], url)
     try:
-      asyncio.run(closed_loop(url, args.clients, workload(args.clients, seed=9)))  # warm
+      asyncio.run(closed_loop(url, args.clients, warm))
       results["starjax_closed_loop"] = asyncio.run(closed_loop(url, args.clients, jobs))
       results["starjax_poisson"] = asyncio.run(poisson(url, args.rate, jobs, seed=1))
       results["starjax_editor"] = asyncio.run(editor(url, args.keystrokes, seed=2))
@@ -333,12 +394,14 @@ def main():
       ours.send_signal(signal.SIGTERM)
       ours.wait(timeout=120)
     if not args.skip_peer:
+      results["transformers_serve_closed_loop"] = transformers_serve(hf_dir, args.clients,
+                                                                     jobs, warm)
       port = free_port()
       url = f"http://127.0.0.1:{port}"
       peer = start([sys.executable, __file__, "--peer_server", f"--model={hf_dir}",
                     f"--port={port}"], url)
       try:
-        asyncio.run(closed_loop(url, 1, workload(2, seed=9)))  # warm
+        asyncio.run(closed_loop(url, 1, warm[:2]))
         results["peer_closed_loop"] = asyncio.run(closed_loop(url, args.clients, jobs))
       finally:
         peer.terminate()
@@ -346,6 +409,10 @@ def main():
       ours_tps = results["starjax_closed_loop"]["tokens_per_second"]
       peer_tps = results["peer_closed_loop"]["tokens_per_second"]
       results["throughput_ratio"] = round(ours_tps / peer_tps, 2)
+      served = results["transformers_serve_closed_loop"]
+      if "tokens_per_second" in served:
+        results["throughput_ratio_transformers_serve"] = round(
+            ours_tps / served["tokens_per_second"], 2)
   results["load_average_end"] = os.getloadavg()[0]
   print(json.dumps(results, indent=1))
 
