@@ -41,7 +41,7 @@ done
 # (an unknown flag or word fails like gcloud would) and runs C with bash on each worker.
 FAKE_GCLOUD = r"""#!/usr/bin/env python3
 import argparse, os, subprocess, sys, time
-parser = argparse.ArgumentParser(prog="gcloud")
+parser = argparse.ArgumentParser(prog="gcloud", allow_abbrev=False)
 parser.add_argument("words", nargs=5)
 parser.add_argument("--zone", required=True)
 parser.add_argument("--worker", required=True)
