@@ -57,6 +57,11 @@ def _write_corpus(root):
       "short_a": _row("x = 1\n", "short/a", "i.py"),
       "short_b": _row("y = 2\n", "short/b", "j.py"),
       "short_a_copy": _row("x = 1\n", "short/c", "k.py"),
+      # Members of doc 4's near-duplicate cluster that earlier stages remove: they must never
+      # be labelled (issue 12: a cluster label without its document).
+      "near_copy_exact": _row(_near_copy(_code(4)), "nearby/y", "l.py"),
+      "near_copy_gpl": _row(_near_copy(_code(4)) + "\n# gpl", "gplnear/x", "m.py",
+                            license_="GPL-3.0-only"),
   }
   for name, row in planted.items():
     PLANTED[name] = len(rows)
@@ -129,6 +134,17 @@ def test_near_duplicate_cluster_is_marked_on_every_member(prepared):
 
 
 @pytest.mark.slow
+def test_documents_removed_before_near_dedup_are_never_in_a_cluster(prepared):
+  output, _ = prepared
+  assert _decision(output, "near_copy_exact") == ("exact_dedup", "removed",
+                                                   f"duplicate of {_SHARD}#{PLANTED['near_copy']}")
+  assert _decision(output, "near_copy_gpl") == ("filter", "removed", "license_not_permissive")
+  by_row = _ledger_by_row(output)
+  clustered = sorted(int(k) for k, r in by_row.items() if r["cluster_id"] is not None)
+  assert clustered == [4, PLANTED["near_copy"]]
+
+
+@pytest.mark.slow
 def test_output_keeps_the_input_columns_and_carries_the_redacted_text(prepared, corpus):
   output, _ = prepared
   table = pq.read_table(os.path.join(output, _SHARD))
@@ -147,7 +163,7 @@ def test_output_keeps_the_input_columns_and_carries_the_redacted_text(prepared, 
 def test_ledger_reconciles_with_input_and_output_and_manifest_records_the_run(prepared, corpus):
   output, manifest = prepared
   table = ledger.read(output)
-  assert table.num_rows == manifest["input"]["rows"] == 41 + 3
+  assert table.num_rows == manifest["input"]["rows"] == 43 + 3
   written = {k: v["rows"] for k, v in manifest["output"]["shards"].items()}
   assert ledger.reconcile(table, manifest["input"]["rows"], written) == manifest["counts"]
   removed = sum(c.get("removed", 0) for c in manifest["counts"].values())

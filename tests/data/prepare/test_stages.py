@@ -64,3 +64,13 @@ def test_stage_options_reject_impossible_settings():
   with pytest.raises(DataError, match="decontamination.min_chars=5"):
     stages.decontamination(min_chars=5)
   assert stages.near_dedup().bands * stages.near_dedup().rows == 250  # BigCode: 25 x 10
+
+
+def test_a_cluster_label_or_decision_without_its_document_is_an_error_naming_it():
+  # Labels are made from the documents themselves, so this means the runner lost or split a
+  # group: fail loudly instead of keeping a near-duplicate.
+  with pytest.raises(RuntimeError, match="document 7 has 0 member records and 1 cluster labels"):
+    list(near_dedup._by_cluster((7, {"member": [], "root": [3]})))
+  with pytest.raises(RuntimeError, match="document 7 arrived 0 times with 1 cluster decisions"):
+    list(near_dedup._apply((7, {"doc": [], "decision": [(3, "s#3")]})))
+  assert list(near_dedup._by_cluster((7, {"member": [("s#7", (True, 0, ""))], "root": []}))) == []
