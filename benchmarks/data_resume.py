@@ -116,6 +116,12 @@ def same_process(args) -> dict:
   out["ratio"] = out["indexed"]["tokens_per_second"] / out["tf_data"]["tokens_per_second"]
   out["real_ratio"] = (out["indexed"]["real_tokens_per_second"]
                        / out["tf_data"]["real_tokens_per_second"])
+  from starjax.data import indexed_loader  # pylint: disable=import-outside-toplevel
+  plan = indexed_loader.pack_plan_for(args.task, seq_len=seq_len, seed=0)
+  produced = (totals["indexed"]["batches"] + 1 + args.warmup_batches) * args.batch_size * seq_len
+  out["packing"] = {"tokens": produced, "dropped": plan.dropped_tokens,
+                    "padding": plan.padding_tokens, "fim_documents": plan.fim_fit.fim_documents,
+                    "fim_trimmed": plan.fim_fit.trimmed, "fim_padded": plan.fim_fit.padded}
   out["load_average"] = os.getloadavg()[0]
   return out
 
@@ -211,6 +217,10 @@ def main() -> int:
             f"{r[p]['cpu_cores_used']:.2f} cores")
     print(f"indexed / tf.data: {r['ratio']:.2f}× ({r['real_ratio']:.2f}× non-padding), same "
           f"process, {args.rounds} alternating windows each")
+    k = r["packing"]
+    print(f"indexed packing over {k['tokens']:,} tokens: {k['dropped']} dropped, "
+          f"{k['padding']} padding; FIM's length rule trimmed {k['fim_trimmed']:,} and padded "
+          f"{k['fim_padded']:,} tokens of {k['fim_documents']:,} FIM documents")
   if args.only == "quickstart":
     r = results["quickstart"] = _spawn(args, "quickstart", 0, 0)
     for p in ("indexed", "tf_data"):

@@ -40,9 +40,10 @@ from starjax.data.token_counts import TokenCounts
 from starjax.tokens import EOS_ID
 
 PERIOD = 1 << 16
-# The first epoch's prefix grows by this many documents at a time while they are being counted
-# (their content ids wait for packing in token_counts' cache of 2048 documents).
-_EXTEND_DOCS = 1024
+# The first epoch's prefix grows by this many documents at a time while they are being counted:
+# about what the next blocks pack (a mixture extends every task), so that counting does not run
+# far ahead of packing and the content ids just counted are still cached when packed.
+_EXTEND_DOCS = 64
 # Epoch e's metadata/FIM choices are those of epoch e mod CHOICE_PERIOD (the order is new every
 # epoch). Epoch lengths then repeat with that period, so any token offset maps to its epoch by
 # arithmetic instead of summing every epoch before it; no real run trains 64 epochs.

@@ -29,7 +29,7 @@ from starjax.data import tokenizer as tokenizer_lib
 from starjax.data.random_access import DocumentIndex, DocumentSource
 
 FORMAT_VERSION = 1
-_SAVE_EVERY = 4096      # documents counted between saves (a killed run recounts at most these)
+_SAVE_EVERY = 256       # documents counted between saves (a killed run recounts at most these)
 _RECENT_IDS = 2048      # documents whose content ids are kept for packing (int32: a few MB)
 log = logging.getLogger("starjax.data")
 
