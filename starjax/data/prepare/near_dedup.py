@@ -9,6 +9,9 @@ documents at once (`minhash.signatures`) inside the stage that reads them.
 
 from __future__ import annotations
 
+import bisect
+from typing import Optional, Sequence
+
 import apache_beam as beam
 
 from starjax.data.prepare import components, minhash
@@ -96,14 +99,39 @@ def _apply(item):
     yield removed(doc, "near_dedup", f"near-duplicate of {kept_id}")
 
 
+class DocIds:
+  """doc_id of a doc_index without looking the document up: `<shard>#<row>`, from the shards'
+  first indices (what documents.read_row_group assigns)."""
+
+  def __init__(self, shards: Sequence[tuple[int, str]]):
+    shards = sorted(shards)
+    self._first = [first for first, _ in shards]
+    self._relative = [relative for _, relative in shards]
+
+  def __call__(self, index: int) -> str:
+    at = bisect.bisect_right(self._first, index) - 1
+    return f"{self._relative[at]}#{index - self._first[at]}"
+
+
+def _lowest_index_decision(label, doc_ids: DocIds):
+  """StarCoder v1 keeps a cluster's smallest index, which is its root: no member records."""
+  index, root = label
+  return index, (root, None if index == root else doc_ids(root))
+
+
 class NearDedup(beam.PTransform):
   """PCollection[doc] → (kept docs, removed docs): MinHash LSH near-dedup, one kept per
-  cluster, `cluster_id` set on every member of a cluster of two or more."""
+  cluster, `cluster_id` set on every member of a cluster of two or more.
 
-  def __init__(self, options, num_documents: int):
+  doc_ids: when given, `keep="lowest_index"` decides from the labels alone (the kept document
+  is the component's root), skipping the join with the members' records.
+  """
+
+  def __init__(self, options, num_documents: int, doc_ids: Optional[DocIds] = None):
     super().__init__()
     self._o = options
     self._rounds = options.components_rounds or components.default_rounds(num_documents)
+    self._doc_ids = doc_ids
 
   def expand(self, docs):
     edges = (docs
@@ -112,12 +140,15 @@ class NearDedup(beam.PTransform):
              | "GroupByBand" >> beam.GroupByKey()
              | "BucketEdges" >> beam.FlatMap(_bucket_edges))
     labels = edges | "Components" >> components.ConnectedComponents(self._rounds)
-    members = docs | "Members" >> beam.Map(_member)
-    decisions = ({"member": members, "root": labels}
-                 | "JoinLabels" >> beam.CoGroupByKey()
-                 | "ByCluster" >> beam.FlatMap(_by_cluster)
-                 | "GroupByCluster" >> beam.GroupByKey()
-                 | "Decide" >> beam.FlatMap(_decide, self._o.keep))
+    if self._o.keep == "lowest_index" and self._doc_ids is not None:
+      decisions = labels | "Decide" >> beam.Map(_lowest_index_decision, self._doc_ids)
+    else:
+      members = docs | "Members" >> beam.Map(_member)
+      decisions = ({"member": members, "root": labels}
+                   | "JoinLabels" >> beam.CoGroupByKey()
+                   | "ByCluster" >> beam.FlatMap(_by_cluster)
+                   | "GroupByCluster" >> beam.GroupByKey()
+                   | "Decide" >> beam.FlatMap(_decide, self._o.keep))
     keyed = docs | "KeyByIndex" >> beam.Map(lambda d: (d["doc_index"], d))
     applied = ({"doc": keyed, "decision": decisions}
                | "JoinDecisions" >> beam.CoGroupByKey()

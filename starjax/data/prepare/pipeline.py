@@ -23,7 +23,7 @@ from starjax.data.errors import DataError
 from starjax.data.prepare import decontamination, documents, ledger
 from starjax.data.prepare import pii as pii_lib
 from starjax.data.prepare.decision import REMOVED, license_permissive, removed
-from starjax.data.prepare.near_dedup import NearDedup  # noqa: F401  (part of this module's API)
+from starjax.data.prepare.near_dedup import DocIds, NearDedup
 from starjax.data.prepare.opt_out import OptOutList
 from starjax.data.prepare.stages import PrepareOptions
 
@@ -173,7 +173,9 @@ def build(p: beam.Pipeline, input_shards: list[documents.Shard], staging: str,
     docs = stage.kept
     removed_docs.append(stage[REMOVED])
   if options.near_dedup.enabled:
-    docs, near_removed = docs | "NearDedup" >> NearDedup(options.near_dedup, num_documents)
+    doc_ids = DocIds([(s.first_index, s.relative) for s in input_shards if s.rows])
+    docs, near_removed = docs | "NearDedup" >> NearDedup(options.near_dedup, num_documents,
+                                                         doc_ids)
     removed_docs.append(near_removed)
   if options.pii.enabled and options.pii.types:
     docs = docs | "Pii" >> beam.ParDo(PiiStage(options.pii))
