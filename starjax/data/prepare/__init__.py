@@ -9,7 +9,9 @@ The output is a Stack-format root (`data/<language>/*.parquet`, the input's colu
 
 Modules, one idea each: `stages` (gin options of every stage), `documents` (reading and
 writing Stack shards), `opt_out`, `minhash` (shingles and signatures), `components`
-(connected components in Beam), `near_dedup`, `pii`, `decontamination` (and its registry of
+(connected components in Beam), `near_dedup` (the LSH transform), `decision` (a removed
+document's side output, the license verdict), `pii`, `decontamination` (and its registry of
 benchmark strings), `ledger`, `report`, `commit` (atomic output), `pipeline`, `cli`.
-Importing this package is cheap: Beam is imported by `pipeline` only.
+Importing this package is cheap: Beam is imported by `pipeline` (and `near_dedup`,
+`decision`, `components`, which only it uses).
 """
