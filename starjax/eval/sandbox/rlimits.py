@@ -2,8 +2,8 @@
 
 The launcher applies the rlimits and reaps the program's whole tree as a child subreaper; the
 program sees the host's files and network and runs as the caller (as root, root: RLIMIT_NPROC
-does not bind root, and kill(-1) would reach every process). It is no sandbox: starjax/eval/
-sandbox/sandbox.py takes it only on purpose, or with a loud warning, never silently.
+does not bind root, and kill(-1) would reach every process). It is no sandbox: Sandbox
+(sandbox.py) takes it only on purpose, or with a loud warning, never silently.
 """
 
 from __future__ import annotations
