@@ -104,6 +104,7 @@ def sample_completion(model_dir: str) -> str:
 def data_section(corpus: str, prepared: str, tokenizer: str, index_dir: str | None) -> list[str]:
   """The report's Data section: the corpus, what `data prepare` removed from the subset the
   model trains on (per stage, documents and MB), the tokenizer and the governance index."""
+  from starjax.data import prepared_local  # pylint: disable=import-outside-toplevel
   with open(os.path.join(corpus, "manifest.json"), encoding="utf-8") as f:
     languages = json.load(f).get("languages", {})
   with open(os.path.join(prepared, "manifest.json"), encoding="utf-8") as f:
@@ -124,7 +125,8 @@ def data_section(corpus: str, prepared: str, tokenizer: str, index_dir: str | No
       "curve, PII by type)\n",
       "| stage (in order) | files removed | files redacted | MB removed | why |",
       "|---|---|---|---|---|"]
-  for stage, ran in info["stages"].items():
+  for stage, _ in prepared_local.STAGES:  # prepare's order (the manifest's keys are sorted)
+    ran = info["stages"].get(stage, False)
     if not ran:
       lines.append(f"| {stage} | – | – | – | switched off |")
       continue

@@ -171,6 +171,9 @@ def test_the_quickstart_report_shows_what_prepare_removed(prepared):
   assert "| decontamination | 1 | 0 |" in text and "| pii | 0 | 1 |" in text
   assert os.path.join(prepared_local.data_root(directory), "report.md") in text
   assert "humaneval 1" in text
+  rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines()
+          if line.startswith("| ") and not line.startswith("| stage")]
+  assert rows == ["filter", "opt_out", "exact_dedup", "near_dedup", "pii", "decontamination"]
 
 
 def test_the_subset_takes_every_kth_file_whatever_its_size(tmp_path):
