@@ -174,7 +174,8 @@ def main() -> int:
   parser.add_argument("--seconds", type=float, default=60.0, help="steady-state measurement")
   parser.add_argument("--warmup_batches", type=int, default=20)
   parser.add_argument("--replay_batches", type=int, default=500,
-                      help="start_batch for the tf.data pipeline's resume (it replays)")
+                      help="start_batch for the tf.data pipeline's resume (it replays); 0 skips "
+                      "the tf.data resumes")
   parser.add_argument("--rounds", type=int, default=6,
                       help="alternating windows per pipeline in the same-process comparison")
   parser.add_argument("--only", choices=["all", "count", "resume", "steady", "quickstart"],
@@ -205,7 +206,7 @@ def main() -> int:
             f"{r['first_batch_seconds']:.2f} s (seek {r.get('seek_seconds', 0):.2f} s)")
     times = [r["seek_seconds"] for r in resumes]
     print(f"  seek spread max/min {max(times) / min(times):.2f}× (goal ≤ 1.5×)")
-    for n in (10, args.replay_batches):
+    for n in (10, args.replay_batches) if args.replay_batches > 0 else ():
       r = _spawn(args, "tf_data", n, 0)
       print(f"tf.data  start_batch {n:>10,}: first batch after {r['first_batch_seconds']:.2f} s "
             f"(seek {r.get('seek_seconds', 0):.2f} s)")
