@@ -93,7 +93,9 @@ def _is_permissive(canonical: Optional[str]) -> Optional[bool]:
 
 
 def _tokenize(expression: str) -> list[str]:
-  return re.findall(r"\(|\)|[^\s()]+", expression)
+  # `LicenseRef-unknown(name)` is what parse_atom writes for a name it does not know: one
+  # token, so that an expression stored in a corpus parses again to the same verdict.
+  return re.findall(r"LicenseRef-unknown\([^()]*\)|\(|\)|[^\s()]+", expression)
 
 
 def parse_expression(expression: str) -> Optional[License]:
@@ -157,6 +159,9 @@ def parse_expression(expression: str) -> Optional[License]:
       pos += 1
       return f"({inner[0]})", inner[1]
     # A name may be several words ("Apache License 2.0"): take words up to an operator.
+    if token.startswith("LicenseRef-unknown("):
+      pos += 1
+      return token, None
     words = []
     while peek() is not None and peek() not in "()" and peek().upper() not in ("AND", "OR",
                                                                                 "WITH"):
@@ -262,4 +267,13 @@ def license_from_field(field: str) -> Optional[License]:
                               and "x11" not in first_line.lower() else first_line)
     if parsed and parsed.permissive is not None:
       return parsed
+  elif _SPDX_OPERATOR.search(first_line):
+    # A long SPDX expression (a package that bundles six licenses) rather than the first line
+    # of a license text: what the local corpus stores for such packages.
+    parsed = parse_expression(first_line)
+    if parsed and parsed.permissive is not None:
+      return parsed
   return license_from_text(field)
+
+
+_SPDX_OPERATOR = re.compile(r"\s(AND|OR|WITH)\s")
