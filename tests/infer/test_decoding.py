@@ -128,6 +128,33 @@ def test_filters_keep_the_top_k_and_the_nucleus():
   np.testing.assert_array_equal(kept(wider), [[True, True, True, False]])
 
 
+def test_nucleus_from_candidates_equals_the_fully_sorted_one():
+  # Peaked rows end inside the NUCLEUS_CANDIDATES largest logits (the fast path); flat rows and
+  # a top_k beyond the candidates take the sort. Both must keep exactly the reference set.
+  from starjax.infer import sampling  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  vocab = 4 * sampling.NUCLEUS_CANDIDATES
+  peaked = rng.standard_normal((3, vocab)).astype(np.float32) * 8
+  flat = rng.standard_normal((3, vocab)).astype(np.float32) * 0.01
+
+  def reference(x, k, p):
+    out = x.copy()
+    for row in out:
+      order = np.sort(row)[::-1]
+      threshold = order[min(k, vocab) - 1] if k else -np.inf
+      if p < 1.0:
+        probs = np.exp(order - np.logaddexp.reduce(order))
+        threshold = max(threshold, order[np.sum(np.cumsum(probs) - probs < p) - 1])
+      row[row < threshold] = -np.inf
+    return np.isfinite(out)
+
+  for x in (peaked, flat):
+    for k, p in ((0, 0.95), (0, 0.5), (5, 0.95), (3 * sampling.NUCLEUS_CANDIDATES, 1.0)):
+      got = filter_logits(jnp.asarray(x), jnp.int32(k), jnp.float32(p), use_top_k=k > 0,
+                          use_top_p=p < 1.0)
+      np.testing.assert_array_equal(np.asarray(got) > -1e30, reference(x, k, p))
+
+
 def test_bad_lengths_are_clear_errors(generator):
   _, gen = generator
   with pytest.raises(ValueError, match="prompt 0 is empty"):
