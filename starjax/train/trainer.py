@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import signal
-import threading
 import time
 from typing import Callable, Sequence
 
@@ -38,6 +36,7 @@ from starjax.train.inputs import (BatchSource, Prefetcher, seqio_batches, seqio_
 from starjax.train.metrics import MetricsWriter
 from starjax.train.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
 from starjax.train import provenance
+from starjax.train.preemption import PreemptionWatch
 from starjax.train.step import FEATURES, TrainState, make_eval_step, make_train_step
 
 log = logging.getLogger("starjax.train")
@@ -414,26 +413,6 @@ def stop_on_preemption(checkpointer: Checkpointer, step: int, state: TrainState,
   log.warning("preempted at step %d: checkpoint saved in %s; rerun to resume", step,
               checkpointer.directory)
   raise Preempted(step)
-
-
-class PreemptionWatch:
-  """Within the block, SIGTERM only sets a flag (the loop saves and stops at the step's end);
-  the previous handler comes back after. Outside the main thread signals cannot be caught."""
-
-  def __enter__(self):
-    self._event = threading.Event()
-    self._previous = None
-    if threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, lambda *_: self._event.set())
-    return self
-
-  def requested(self) -> bool:
-    return self._event.is_set()
-
-  def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
-    return False
 
 
 class ProgressBar:
