@@ -4,8 +4,9 @@ Alternating large-star / small-star (Kiveris et al., "Connected Components in Ma
 Beyond", 2014): every round is two GroupByKeys over the edge list, no process ever holds more
 than one node's neighbourhood, and a graph converges in O(log n) rounds in practice (a chain of
 n nodes and a star of n nodes included, see the tests). The rounds are unrolled when the
-pipeline is built; a final step checks that the result is a set of stars (no node is both a
-member and a root) and fails the pipeline otherwise, naming the option to raise.
+pipeline is built; a final GroupByKey checks that the result is a set of stars (no node is
+both a member and a root, no member has two roots) while it labels the nodes, and fails the
+pipeline otherwise, naming the option to raise.
 
 Nodes are ints. The output is `(node, root)` for every node that appears in an edge, root being
 the smallest node of its component (the root maps to itself).
@@ -61,13 +62,31 @@ def _larger_first(edge):
   return (u, v) if u > v else (v, u)
 
 
-def _check_star(item, rounds: int):
+def _roles(edge):
+  """A (member, root) edge → the member with its root, and the root marked as one (None)."""
+  member, root = edge
+  yield member, root
+  yield root, None
+
+
+def _label(item, rounds: int):
+  """A node and its roles → (node, root); fails unless the edges form disjoint stars.
+
+  Converged means: no node is both a member and a root, and no member has two roots (a member
+  linked to two roots that are members of nothing would otherwise pass, and its two labels
+  would reach near-dedup's join as two decisions for one document).
+  """
   node, roles = item
-  roles = set(roles)
-  if "member" in roles and "root" in roles:
+  roots = set(roles)
+  is_root = None in roots
+  roots.discard(None)
+  if is_root and roots:
     raise DataError(f"connected components did not converge in {rounds} rounds (node {node} is "
                     "still linked both ways); raise --gin.near_dedup.components_rounds")
-  return node
+  if len(roots) > 1:
+    raise DataError(f"connected components did not converge in {rounds} rounds (node {node} is "
+                    f"linked to {len(roots)} roots); raise --gin.near_dedup.components_rounds")
+  return node, roots.pop() if roots else node
 
 
 class ConnectedComponents(beam.PTransform):
@@ -90,15 +109,8 @@ class ConnectedComponents(beam.PTransform):
                  | f"SmallStarOrient{r}" >> beam.Map(_larger_first)
                  | f"SmallStarGroup{r}" >> beam.GroupByKey()
                  | f"SmallStar{r}" >> beam.FlatMap(_small_star))
-    # After small-star every edge is (member, root) with member > root.
-    rounds = self._rounds
-    roles = ((current | "Members" >> beam.Map(lambda e: (e[0], "member")),
-              current | "Roots" >> beam.Map(lambda e: (e[1], "root")))
-             | "Roles" >> beam.Flatten()
-             | "GroupRoles" >> beam.GroupByKey()
-             | "CheckStars" >> beam.Map(_check_star, rounds))
-    del roles  # evaluated for its check only; Beam runs every branch of the graph
-    members = current | "DistinctMembers" >> beam.Distinct()
-    roots = (current | "RootsOnly" >> beam.Map(lambda e: (e[1], e[1]))
-             | "DistinctRoots" >> beam.Distinct())
-    return (members, roots) | "Labels" >> beam.Flatten()
+    # After small-star every edge is (member, root) with member > root. One GroupByKey both
+    # checks that they form stars and labels every node (a root labels itself).
+    return (current | "Roles" >> beam.FlatMap(_roles)
+            | "GroupRoles" >> beam.GroupByKey()
+            | "Labels" >> beam.Map(_label, self._rounds))

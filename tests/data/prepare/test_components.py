@@ -56,3 +56,13 @@ def test_too_few_rounds_fail_the_pipeline_naming_the_option(tmp_path):
   chain = [(i, i + 1) for i in range(200)]
   with pytest.raises(Exception, match="components_rounds"):
     _components(chain, 1, tmp_path)
+
+
+def test_a_member_left_with_two_roots_fails_the_pipeline(tmp_path):
+  # After one round this graph is (4,1) (3,1) (2,1) (2,0) (5,0): no node is both a member and a
+  # root, yet node 2 hangs from two roots, so one component would get two labels (and node 2
+  # two near-dedup decisions). The check must see it as not converged.
+  edges = [(0, 5), (2, 3), (2, 5), (3, 1), (4, 3)]
+  with pytest.raises(Exception, match=r"node 2 is linked to 2 roots.*components_rounds"):
+    _components(edges, 1, tmp_path)
+  assert _components(edges, default_rounds(6), tmp_path) == {n: 0 for n in range(6)}
