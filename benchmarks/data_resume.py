@@ -6,6 +6,7 @@ same session (the machine's load moves both alike).
     python benchmarks/data_resume.py                      # local_code, bench.gin (8 × 512)
     python benchmarks/data_resume.py --seconds=30 --replay_batches=200
     python benchmarks/data_resume.py --only=steady --seconds=120     # both pipelines, one process
+    python benchmarks/data_resume.py --only=steady --fresh_counts    # as a first run: counting
 
 Goal (issue 14): the three first-batch times within 1.5× of each other, and tokens/s no lower
 than the tf.data pipeline's. The tf.data pipeline's resume replays the stream: its time to the
@@ -23,9 +24,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def _setup(gin_file: str, indexed: bool):
+def _setup(gin_file: str, indexed: bool, cache_dir: str = ""):
   from starjax import gin_config  # pylint: disable=import-outside-toplevel
-  gin_config.parse([gin_file], [f"indexed_pipeline.enabled = {indexed}"])
+  bindings = [f"indexed_pipeline.enabled = {indexed}"]
+  if cache_dir:
+    bindings.append(f"data_paths.cache_dir = '{cache_dir}'")
+  gin_config.parse([gin_file], bindings)
   import gin  # pylint: disable=import-outside-toplevel
   return gin.query_parameter("DecoderConfig.max_seq_len")
 
@@ -33,7 +37,7 @@ def _setup(gin_file: str, indexed: bool):
 def worker(args) -> dict:
   """One fresh process: time to the first batch at start_batch, then optionally tokens/s."""
   started = time.perf_counter()
-  seq_len = _setup(args.gin_file, args.pipeline == "indexed")
+  seq_len = _setup(args.gin_file, args.pipeline == "indexed", args.cache_dir)
   from starjax.data import loader, tasks  # pylint: disable=import-outside-toplevel
   tasks.register_tasks()
   loader.vocab_size(args.task)  # the tokenizer and mixture rates: the same for both pipelines
@@ -64,7 +68,7 @@ def worker(args) -> dict:
 
 def count_tokens(args) -> dict:
   """The one-time pass: every document of every task counted (token_counts), then cached."""
-  seq_len = _setup(args.gin_file, True)
+  seq_len = _setup(args.gin_file, True, args.cache_dir)
   from starjax.data import indexed_loader  # pylint: disable=import-outside-toplevel
   started = time.perf_counter()
   plan = indexed_loader.pack_plan_for(args.task, seq_len=seq_len, seed=0)
@@ -82,11 +86,15 @@ def same_process(args) -> dict:
   so the machine's load moves both alike. tf.data's prefetch threads may run ahead while the
   indexed pipeline is timed (bounded by its buffers), which favours tf.data slightly."""
   import gin  # pylint: disable=import-outside-toplevel
-  seq_len = _setup(args.gin_file, True)
+  seq_len = _setup(args.gin_file, True, args.cache_dir)
   from starjax.data import loader, tasks  # pylint: disable=import-outside-toplevel
   tasks.register_tasks()
   kwargs = dict(seq_len=seq_len, batch_size=args.batch_size, seed=0,
                 start_batch=args.start_batch)
+  from starjax.data import indexed_loader  # pylint: disable=import-outside-toplevel
+  plan = indexed_loader.pack_plan_for(args.task, seq_len=seq_len, seed=0)
+  counted = (sum(t.stream.counts.known for t in plan.tasks)
+             / sum(len(t.stream.index) for t in plan.tasks))
   iterators = {"indexed": loader.train_batches(args.task, **kwargs)}
   next(iterators["indexed"])
   with gin.unlock_config():
@@ -116,12 +124,11 @@ def same_process(args) -> dict:
   out["ratio"] = out["indexed"]["tokens_per_second"] / out["tf_data"]["tokens_per_second"]
   out["real_ratio"] = (out["indexed"]["real_tokens_per_second"]
                        / out["tf_data"]["real_tokens_per_second"])
-  from starjax.data import indexed_loader  # pylint: disable=import-outside-toplevel
-  plan = indexed_loader.pack_plan_for(args.task, seq_len=seq_len, seed=0)
   produced = (totals["indexed"]["batches"] + 1 + args.warmup_batches) * args.batch_size * seq_len
   out["packing"] = {"tokens": produced, "dropped": plan.dropped_tokens,
                     "padding": plan.padding_tokens, "fim_documents": plan.fim_fit.fim_documents,
                     "fim_trimmed": plan.fim_fit.trimmed, "fim_padded": plan.fim_fit.padded}
+  out["documents_counted_at_start"] = counted
   out["load_average"] = os.getloadavg()[0]
   return out
 
@@ -131,7 +138,7 @@ def quickstart_data(args) -> dict:
   included), each pipeline in turn in one process (what `python run.py` pays for its data
   beyond the corpus and tokenizer, which both pipelines share)."""
   import gin  # pylint: disable=import-outside-toplevel
-  seq_len = _setup(args.gin_file, True)
+  seq_len = _setup(args.gin_file, True, args.cache_dir)
   steps = gin.query_parameter("%TRAIN_STEPS")
   batch = gin.query_parameter("%BATCH_SIZE")
   from starjax.data import loader, tasks  # pylint: disable=import-outside-toplevel
@@ -157,12 +164,29 @@ def _spawn(args, pipeline: str, start_batch: int, seconds: float) -> dict:
   command = [sys.executable, os.path.abspath(__file__), "--worker", f"--pipeline={pipeline}",
              f"--start_batch={start_batch}", f"--seconds={seconds}", f"--task={args.task}",
              f"--gin_file={args.gin_file}", f"--batch_size={args.batch_size}",
-             f"--warmup_batches={args.warmup_batches}", f"--rounds={args.rounds}"]
+             f"--warmup_batches={args.warmup_batches}", f"--rounds={args.rounds}",
+             f"--cache_dir={args.cache_dir}"]
   out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
   lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
   if out.returncode or not lines:
     raise SystemExit(f"worker failed ({out.returncode}):\n{out.stderr[-3000:]}")
   return json.loads(lines[-1])
+
+
+def _fresh_cache() -> str:
+  """A cache root sharing the default one's corpus and tokenizers but nothing derived from them
+  (random_access/: document indexes and token counts), removed at exit."""
+  import atexit  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
+  import tempfile  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, ROOT)
+  from starjax.data import config  # pylint: disable=import-outside-toplevel
+  base = config.data_paths().cache_dir
+  root = tempfile.mkdtemp(prefix="data_resume_")
+  atexit.register(shutil.rmtree, root, True)
+  for name in ("local_corpus", "tokenizers"):
+    os.symlink(os.path.join(base, name), os.path.join(root, name))
+  return root
 
 
 def main() -> int:
@@ -182,6 +206,10 @@ def main() -> int:
                       default="all", help="one part: the one-time token count, the resumes, "
                       "the steady state of both pipelines in one process, or the quickstart's "
                       "batches (use --gin_file=experiments/quickstart.gin)")
+  parser.add_argument("--fresh_counts", action="store_true",
+                      help="start with no document index and no token counts (a first run: the "
+                      "first epoch counts as it goes); the corpus and tokenizer are shared")
+  parser.add_argument("--cache_dir", default="", help=argparse.SUPPRESS)
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--pipeline", default="indexed", help=argparse.SUPPRESS)
   parser.add_argument("--start_batch", type=int, default=0, help=argparse.SUPPRESS)
@@ -192,6 +220,8 @@ def main() -> int:
     print(json.dumps(run(args)))
     return 0
 
+  if args.fresh_counts:
+    args.cache_dir = _fresh_cache()
   results = {}
   if args.only in ("all", "count"):
     # The document index and every document's token count: a one-time cost per store.
@@ -217,7 +247,8 @@ def main() -> int:
             f"({r[p]['real_tokens_per_second']:,.0f} non-padding), "
             f"{r[p]['cpu_cores_used']:.2f} cores")
     print(f"indexed / tf.data: {r['ratio']:.2f}× ({r['real_ratio']:.2f}× non-padding), same "
-          f"process, {args.rounds} alternating windows each")
+          f"process, {args.rounds} alternating windows each; "
+          f"{r['documents_counted_at_start']:.0%} of the documents counted at the start")
     k = r["packing"]
     print(f"indexed packing over {k['tokens']:,} tokens: {k['dropped']} dropped, "
           f"{k['padding']} padding; FIM's length rule trimmed {k['fim_trimmed']:,} and padded "

@@ -138,10 +138,14 @@ def train_batches(name: str, *, seq_len: int, batch_size: int, seed: int = 0,
   # After the first, steps are read a few at a time, so that their documents are tokenized in
   # one batch (the first batch of a resumed run comes as soon as it can).
   ahead = max(1, -(-_LOOKAHEAD_TOKENS // (batch_size * seq_len)))
-  step, count = start_batch, 1
-  while True:
-    ranges = [((s * global_batch + shard_index * batch_size), batch_size)
-              for s in range(step, step + count)]
-    for features, _ in plan.rows_many(ranges):
-      yield features
-    step, count = step + count, ahead
+  reader = plan.start_read_ahead()
+  try:
+    step, count = start_batch, 1
+    while True:
+      ranges = [((s * global_batch + shard_index * batch_size), batch_size)
+                for s in range(step, step + count)]
+      for features, _ in plan.rows_many(ranges):
+        yield features
+      step, count = step + count, ahead
+  finally:
+    plan.stop_read_ahead(reader)

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from starjax.data import piece_tokens
 from starjax.data.errors import DataError
 from starjax.data.index_shuffle import keyed_uniform
 from starjax.data.preprocessors import TEXT_MARK, encode_marked, mark_special_text
@@ -92,10 +93,16 @@ def _fields(doc) -> tuple[str, str, str]:
           GH_STARS + stars_bucket(doc.stars))
 
 
+def _fim_bounds(n: int, a: float, b: float) -> tuple[int, int]:
+  """The two split positions of a text of n characters (code points, as the published FIM
+  and tf's UTF8_CHAR count)."""
+  low, high = sorted(min(int(u * (n + 1)), n) for u in (a, b))
+  return low, high
+
+
 def _fim_split(text: str, a: float, b: float) -> tuple[str, str, str]:
   """(prefix, middle, suffix) of `text` at two uniform character positions."""
-  n = len(text)  # code points, as the published FIM (and tf's UTF8_CHAR) counts
-  low, high = sorted(min(int(u * (n + 1)), n) for u in (a, b))
+  low, high = _fim_bounds(len(text), a, b)
   return text[:low], text[low:high], text[high:]
 
 
@@ -118,16 +125,17 @@ def transform(documents: Sequence, doc_ids: Sequence[int], key: int, rates: Rate
   return texts
 
 
-def count_tokens(documents: Sequence, vocabulary):
-  """Per document: its content's token ids (list[list[int]]) and the token counts of its
-  `<reponame>` and `<filename>` fields and its stars bucket (int32/int32/int8 arrays)."""
+def count_tokens(documents: Sequence, vocabulary, sync: bool = True):
+  """Per document: its content's piece_tokens.Tokenized (ids, and sync points unless `sync` is
+  False) and the token counts of its `<reponame>` and `<filename>` fields and its stars bucket
+  (int32/int32/int8 arrays)."""
   n = len(documents)
-  texts = [mark_special_text(d.content) for d in documents]
-  texts += [f for d in documents for f in _fields(d)[:2]]
-  ids = encode_marked(vocabulary, texts)
-  fields = np.array([len(x) for x in ids[n:]], np.int32).reshape(n, 2)
+  content = piece_tokens.tokenize_contents(
+      vocabulary, [mark_special_text(d.content) for d in documents], sync=sync)
+  ids = encode_marked(vocabulary, [f for d in documents for f in _fields(d)[:2]])
+  fields = np.array([len(x) for x in ids], np.int32).reshape(n, 2)
   stars = np.array([stars_index(d.stars) for d in documents], np.int8)
-  return ids[:n], (fields[:, 0], fields[:, 1], stars)
+  return content, (fields[:, 0], fields[:, 1], stars)
 
 
 def planned_lengths(doc_ids, key: int, rates: Rates, counts) -> np.ndarray:
@@ -158,8 +166,8 @@ def encode(documents: Sequence, doc_ids: Sequence[int], key: int, rates: Rates, 
     documents, doc_ids: the documents and their indices.
     key, rates: the keyed choices (as `transform`).
     lengths: planned_lengths of these documents.
-    content_ids: optional function doc id → its content's ids (int32, already tokenized) or
-      None.
+    content_ids: optional function doc id → its content's piece_tokens.Tokenized (already
+      tokenized) or None; a FIM document's pieces then tokenize only near their ends.
     stats: where to add what the FIM length rule trimmed and padded.
   """
   c = Choices.of(key, doc_ids, rates)
@@ -172,26 +180,34 @@ def encode(documents: Sequence, doc_ids: Sequence[int], key: int, rates: Rates, 
 
   newline = add("\n")
   for i, (doc, d) in enumerate(zip(documents, doc_ids)):
+    known = content_ids(int(d)) if content_ids else None
     if c.fim[i]:
-      prefix, middle, suffix = _fim_split(_marked_text(doc, c.fields[i]), c.point_a[i],
-                                          c.point_b[i])
-      slots.append((add(prefix), add(middle), add(suffix)))
+      text = _marked_text(doc, c.fields[i])
+      low, high = _fim_bounds(len(text), c.point_a[i], c.point_b[i])
+      offset = len(text) - len(doc.content)
+      if known is None or TEXT_MARK in text or text[offset:] != doc.content:
+        known = None  # marked text or no ids: tokenize the three pieces themselves
+      plans = [piece_tokens.piece_plan(text, offset, x, y, known)
+               for x, y in ((0, low), (low, high), (high, len(text)))]
+      slots.append((known, [(p, [add(w) for w in piece_tokens.windows(p)]) for p in plans]))
     else:
       fields = [add(f) for f, keep in zip(_fields(doc), c.fields[i]) if keep]
-      known = content_ids(int(d)) if content_ids else None
-      slots.append((fields, known if known is not None else add(mark_special_text(doc.content))))
+      slots.append((fields, known.ids if known is not None
+                    else add(mark_special_text(doc.content))))
   ids = encode_marked(vocabulary, texts)
   out = []
   for i, slot in enumerate(slots):
     if c.fim[i]:
       stats.fim_documents += 1
-      prefix, middle, suffix = (ids[s] for s in slot)
+      known, plans = slot
+      prefix, middle, suffix = (piece_tokens.assemble(p, [ids[w] for w in where], known)
+                                for p, where in plans)
       excess = (len(prefix) + len(middle) + len(suffix) + FIM_CONTROL_TOKENS + 1
                 - int(lengths[i]))
       pad = max(0, -excess)
       stats.padded += pad
       stats.trimmed += max(0, excess)
-      suffix = suffix + [FIM_PAD_ID] * pad
+      suffix = np.concatenate([suffix, np.full(pad, FIM_PAD_ID, np.int32)])
       for piece in ("suffix", "middle", "prefix"):  # BigCode's order: the suffix gives first
         if excess <= 0:
           break

@@ -29,20 +29,22 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 from typing import Sequence
 
 import numpy as np
 
-from starjax.data import index_shuffle, keyed_preprocessing
+from starjax.data import index_shuffle, keyed_preprocessing, read_ahead
 from starjax.data.errors import DataError
 from starjax.data.random_access import DocumentIndex, DocumentSource
 from starjax.data.token_counts import TokenCounts
 from starjax.tokens import EOS_ID
 
 PERIOD = 1 << 16
-# The first epoch's prefix grows by this many documents at a time while they are being counted:
-# about what the next blocks pack (a mixture extends every task), so that counting does not run
-# far ahead of packing and the content ids just counted are still cached when packed.
+# The first epoch's prefix grows by this many documents at a time while they are being counted
+# (a task's share of read_ahead's window sets it in a PackPlan): about what the next blocks pack,
+# so that counting does not run far ahead of packing and the content ids just counted are still
+# cached when packed. Any step gives the same prefix sums.
 _EXTEND_DOCS = 64
 # Epoch e's metadata/FIM choices are those of epoch e mod CHOICE_PERIOD (the order is new every
 # epoch). Epoch lengths then repeat with that period, so any token offset maps to its epoch by
@@ -76,6 +78,8 @@ class TaskStream:
     self.window_chunks = window_chunks
     self._epochs: dict[int, _Epoch] = {}
     self._cycle_starts = None
+    self.extend_docs = _EXTEND_DOCS
+    self.read_ahead = None  # (read_ahead.ContentReadAhead, this task's index in it) or None
 
   def epoch_key(self, epoch: int) -> int:
     """The key of the epoch's document order."""
@@ -87,7 +91,9 @@ class TaskStream:
 
   def lengths(self, epoch: int, docs: np.ndarray) -> np.ndarray:
     """Exact tokens of documents `docs` in `epoch` (counting them first if needed)."""
-    self.counts.ensure(docs)
+    prepared = (functools.partial(self.read_ahead[0].take, self.read_ahead[1])
+                if self.read_ahead else None)
+    self.counts.ensure(docs, prepared)
     return keyed_preprocessing.planned_lengths(docs, self.choice_key(epoch), self.rates,
                                                self.counts)
 
@@ -106,7 +112,7 @@ class TaskStream:
     """Grows `ep.ends` until it covers token `offset` of the epoch or the whole epoch."""
     while len(ep.ends) < len(ep.order) and (not len(ep.ends) or ep.ends[-1] <= offset):
       k = len(ep.ends)
-      step = len(ep.order) - k if self.counts.complete else _EXTEND_DOCS
+      step = len(ep.order) - k if self.counts.complete else self.extend_docs
       base = ep.ends[-1] if k else 0
       lengths = self.lengths(epoch, ep.order[k:k + step])
       ep.ends = np.concatenate([ep.ends, base + np.cumsum(lengths)])
@@ -148,6 +154,10 @@ class TaskStream:
       out.append(Piece(task, epoch, int(ep.order[position]), offset - doc_start,
                        offset - doc_start + take, doc_end - doc_start))
       start += take
+    if self.read_ahead and out:
+      # Read from what will be tokenized next: the count frontier while counting, else here.
+      frontier = len(ep.ends) if len(ep.ends) < len(ep.order) else position
+      self.read_ahead[0].want(self.read_ahead[1], epoch, ep.order, frontier)
     return out
 
 
@@ -215,6 +225,27 @@ class PackPlan:
     # With exact lengths both stay 0 at fill = 1 (fill < 1 pads, > 1 drops: on purpose only).
     self.dropped_tokens = self.padding_tokens = 0
     self.fim_fit = keyed_preprocessing.FitStats()
+    self.read_ahead: read_ahead.ContentReadAhead | None = None
+    for data, ahead in zip(self.tasks, read_ahead.ahead_docs(self.schedule.rates)):
+      data.stream.extend_docs = max(4, ahead // 2)
+
+  def attach(self, ahead: read_ahead.ContentReadAhead | None) -> None:
+    """Documents are read and tokenized ahead by `ahead` (None: by the caller, as needed)."""
+    self.read_ahead = ahead
+    for t, data in enumerate(self.tasks):
+      data.stream.read_ahead = (ahead, t) if ahead is not None else None
+
+  def start_read_ahead(self) -> read_ahead.ContentReadAhead:
+    """A read-ahead thread for this plan, attached (close it with `stop_read_ahead`)."""
+    ahead = read_ahead.ContentReadAhead(self.tasks, [2 * d.stream.extend_docs
+                                                     for d in self.tasks])
+    self.attach(ahead)
+    return ahead
+
+  def stop_read_ahead(self, ahead: read_ahead.ContentReadAhead) -> None:
+    if self.read_ahead is ahead:
+      self.attach(None)
+    ahead.close()
 
   def block_pieces(self, block: int) -> list[Piece]:
     task, k = self.schedule.locate(block)
@@ -263,9 +294,18 @@ class PackPlan:
     for (task, epoch), docs in by_task.items():
       data = self.tasks[task]
       ids, lengths = zip(*docs)
+      # Documents just counted or read ahead come with their content's ids; the rest are read.
+      known = {d: hit for d in ids if (hit := data.stream.counts.recent(d)) is not None}
+      if self.read_ahead is not None:
+        rest = [d for d in ids if d not in known]
+        known.update((d, (p.document, p.content)) for d, p in
+                     self.read_ahead.take(task, rest).items())
+      rest = [d for d in ids if d not in known]
+      read = dict(zip(rest, data.source.read(rest)))
+      documents = [known[d][0] if d in known else read[d] for d in ids]
       rows = keyed_preprocessing.encode(
-          data.source.read(ids), ids, data.stream.choice_key(epoch), data.rates, data.vocabulary,
-          np.asarray(lengths), content_ids=data.stream.counts.recent_content_ids,
+          documents, ids, data.stream.choice_key(epoch), data.rates, data.vocabulary,
+          np.asarray(lengths), content_ids=lambda d: known[d][1] if d in known else None,
           stats=self.fim_fit)
       for doc, row in zip(ids, rows):
         self._tokens[(task, epoch, doc)] = row

@@ -210,6 +210,10 @@ class DocumentSource:
     self._capacity = max(1, cached_chunks)
     self._files: dict[int, object] = {}
 
+  @property
+  def cached_chunks(self) -> int:
+    return self._capacity
+
   def __len__(self) -> int:
     return len(self.index)
 

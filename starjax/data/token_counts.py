@@ -11,26 +11,30 @@ all a pack plan needs to know a document's exact length in any epoch (keyed_prep
 .planned_lengths). Counting is lazy, in the order the plan asks for documents, so a short run
 counts little more than what it trains on; the counts are saved next to the document index,
 keyed by it and the tokenizer file, so that a document is counted once per store.
-The content ids just counted stay in a small cache, so packing does not tokenize them again.
+The documents just counted and their content ids stay in a small cache, so packing does not
+read or tokenize them again.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import logging
 import os
+import threading
 import time
 from typing import Sequence
 
 import numpy as np
 
-from starjax.data import keyed_preprocessing
+from starjax.data import keyed_preprocessing, piece_tokens
 from starjax.data import tokenizer as tokenizer_lib
 from starjax.data.random_access import DocumentIndex, DocumentSource
 
 FORMAT_VERSION = 1
 _SAVE_EVERY = 256       # documents counted between saves (a killed run recounts at most these)
 _RECENT_IDS = 2048      # documents whose content ids are kept for packing (int32: a few MB)
+_COUNT_WORKERS = 2      # threads of the one-time pass (the tokenizer itself uses every core)
 log = logging.getLogger("starjax.data")
 
 
@@ -80,18 +84,29 @@ class TokenCounts:
   def complete(self) -> bool:
     return self.known == len(self.index)
 
-  def ensure(self, doc_ids: Sequence[int] | np.ndarray) -> None:
-    """Counts the documents among `doc_ids` not counted yet (reading and tokenizing them)."""
+  def ensure(self, doc_ids: Sequence[int] | np.ndarray, prepared=None, keep: bool = True
+             ) -> None:
+    """Counts the documents among `doc_ids` not counted yet (reading and tokenizing them).
+
+    Args:
+      prepared: optional function (doc ids) → {doc: read_ahead.Prepared} of those already
+        read and tokenized (by a read-ahead thread); the rest are tokenized here.
+      keep: keep the documents and their content ids for packing (`recent`).
+    """
     ids = np.asarray(doc_ids, np.int64)
     missing = np.unique(ids[self.content[ids] < 0])
     if not len(missing):
       return
-    documents = self.source.read(missing)
-    content_ids, field_counts = keyed_preprocessing.count_tokens(documents, self.vocabulary)
-    for d, ids_ in zip(missing.tolist(), content_ids):
-      self.content[d] = len(ids_)
-      self._recent[d] = np.asarray(ids_, np.int32)
-    self.repo[missing], self.path_tokens[missing], self.stars[missing] = field_counts
+    ready = prepared(missing.tolist()) if prepared is not None else {}
+    rest = [d for d in missing.tolist() if d not in ready]
+    if rest:
+      documents = self.source.read(rest)
+      content, (repo, path, stars) = keyed_preprocessing.count_tokens(documents,
+                                                                       self.vocabulary)
+      for i, d in enumerate(rest):
+        self._count(d, documents[i], content[i], repo[i], path[i], stars[i], keep)
+    for d, p in ready.items():
+      self._count(d, p.document, p.content, p.repo, p.path, p.stars, keep)
     while len(self._recent) > _RECENT_IDS:
       self._recent.popitem(last=False)
     self.known += len(missing)
@@ -99,21 +114,55 @@ class TokenCounts:
     if self._unsaved >= _SAVE_EVERY or self.complete:
       self.save()
 
-  def recent_content_ids(self, doc: int) -> np.ndarray | None:
-    """The content's token ids if this process just counted them (else None)."""
+  def _count(self, d: int, document, content: piece_tokens.Tokenized, repo, path, stars,
+             keep: bool):
+    self.content[d], self.repo[d] = len(content.ids), repo
+    self.path_tokens[d], self.stars[d] = path, stars
+    if keep:
+      self._recent[d] = (document, content)
+
+  def recent(self, doc: int) -> tuple | None:
+    """(Document, piece_tokens.Tokenized of its content) if this process just counted it;
+    handed over once."""
     return self._recent.pop(doc, None)
 
-  def ensure_all(self) -> None:
-    """Counts every document (storage order, a row group at a time, so each is decoded once)."""
+  def ensure_all(self, workers: int = _COUNT_WORKERS) -> None:
+    """Counts every document: a row group at a time in storage order (each decoded once), on
+    `workers` threads, so that reading and marking overlap the Rust tokenizer."""
     if self.complete:
       return
     started, n = time.perf_counter(), len(self.index)
     log.info("counting the tokens of %s documents once (%s)", f"{n - self.known:,}", self.path)
     bounds = np.concatenate([[0], np.cumsum(self.index.chunk_sizes)])
-    for first, last in zip(bounds[:-1], bounds[1:]):
-      self.ensure(np.arange(first, last))
+    todo = [docs for first, last in zip(bounds[:-1], bounds[1:])
+            if len(docs := np.arange(first, last)[self.content[first:last] < 0])]
+    local = threading.local()
+
+    def count(docs):
+      if not hasattr(local, "source"):  # a DocumentSource is not shared between threads
+        local.source = DocumentSource(self.index, cached_chunks=1)
+      documents = local.source.read(docs)
+      return docs, keyed_preprocessing.count_tokens(documents, self.vocabulary, sync=False)
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+      pending = collections.deque()
+      for docs in todo:
+        pending.append(pool.submit(count, docs))
+        if len(pending) > 2 * workers:  # two row groups per worker in flight
+          self._merge(*pending.popleft().result())
+      while pending:
+        self._merge(*pending.popleft().result())
     self.save()
     log.info("counted in %.1f s", time.perf_counter() - started)
+
+  def _merge(self, docs: np.ndarray, counted) -> None:
+    content, (repo, path, stars) = counted
+    self.content[docs] = [len(t.ids) for t in content]
+    self.repo[docs], self.path_tokens[docs], self.stars[docs] = repo, path, stars
+    self.known += len(docs)
+    self._unsaved += len(docs)
+    if self._unsaved >= 16 * _SAVE_EVERY:  # a pass saves less often: the whole array each time
+      self.save()
 
   def save(self) -> None:
     self._unsaved = 0
