@@ -16,7 +16,10 @@ import apache_beam as beam
 
 from starjax.data.prepare import components, minhash
 from starjax.data.prepare.decision import REMOVED, license_permissive, removed
-_BATCH = 128  # documents per signature batch: amortises numpy's per-call cost, bounded memory
+
+# Documents per signature batch: amortises numpy's per-call cost, bounded memory. Fixed, as
+# Beam's adaptive sizing would start every worker at batches of one.
+_BATCH = 128
 
 
 class _BandKeys(beam.DoFn):
@@ -135,7 +138,7 @@ class NearDedup(beam.PTransform):
 
   def expand(self, docs):
     edges = (docs
-             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=_BATCH)
+             | "Batch" >> beam.BatchElements(min_batch_size=_BATCH, max_batch_size=_BATCH)
              | "BandKeys" >> beam.ParDo(_BandKeys(self._o))
              | "GroupByBand" >> beam.GroupByKey()
              | "BucketEdges" >> beam.FlatMap(_bucket_edges))

@@ -36,6 +36,7 @@ _TRICKY = [
     "", "a b c d", "a b c d e", "é ü ∑ x_y z1 2 3 4 5 6", "  \n\t  ", "日本語 テキスト a b c d e f",
     "        return x\n" * 20 + "if a:\n    b = [1, 2]\n",  # runs of empty tokens, short grams
     "x" * 300 + " " + "y " * 40, "a,,b;;c..d e f g h\x00i j k",
+    "".join(map(chr, range(128))) * 2 + " a b c d e f",  # every ASCII separator and word byte
 ]
 
 
@@ -57,28 +58,37 @@ def test_batch_signatures_equal_datasketch_per_document():
   assert sigs.shape == (len(expected), 256) and np.array_equal(sigs, np.array(expected))
 
 
-def test_permutation_without_division_is_exact_where_the_residue_wraps():
-  # x = a*h + b mod 2^64 at and around multiples of 2^61 - 1 and at the top of the range:
-  # exactly the values where the shortcut needs its correction.
+def _exact_minima(hashes, starts, a, b):
+  """datasketch's formula in Python integers: min over a segment of ((a*h+b) mod 2^64 mod p)
+  & (2^32 - 1), per permutation."""
   p = (1 << 61) - 1
-  xs = [0, 1, p - 1, p, p + 1, 2 * p, 2 * p + 7, (1 << 61) - 8, (1 << 61) + 6, 7 * p,
-        (1 << 64) - 1, (1 << 64) - 8, (1 << 64) - 2 * p, 3 * p + 5, 123456789]
-  b = np.array(xs, np.uint64)
-  a = np.zeros(len(xs), np.uint64)
-  h = np.ones((1, 1), np.uint64)
-  x, carry = np.empty((1, len(xs)), np.uint64), np.empty((1, len(xs)), np.uint64)
-  out = np.empty((1, len(xs)), np.uint32)
-  got = minhash._permute(h, a, b, x, carry, out)[0].tolist()
-  assert got == [(v % p) & 0xFFFFFFFF for v in xs]
-  # Ordinary values take the shortcut (no correction): still the exact residue.
+  ends = list(starts[1:]) + [len(hashes)]
+  return [[min((((int(aj) * int(h) + int(bj)) % (1 << 64)) % p) & 0xFFFFFFFF
+                for h in hashes[s:e]) for aj, bj in zip(a, b)] for s, e in zip(starts, ends)]
+
+
+def test_permutation_without_division_is_exact_where_the_residue_wraps():
+  # With a = 1, x = h + b: each b starts 12 below a place where the shortcut needs care (a
+  # multiple of 2^61 - 1, 2^61, the top of uint64) and h walks across it, so x takes every
+  # value around it. One document per row checks every entry; longer ones check minima.
+  p = (1 << 61) - 1
+  b = np.array([p - 12, 2 * p - 12, (1 << 61) - 12, 7 * p - 12, (1 << 64) - 12, 3 * p - 12,
+                (3 << 61) - 12, 123456789, (1 << 62) - 12, 5 * p - 4], np.uint64)
+  a = np.ones(len(b), np.uint64)
+  hashes = np.array(list(range(25)) + list(range(24, -1, -1)) + [3, 11, 12, 13, 20],
+                    np.uint64)
+  for starts in (np.arange(len(hashes)), np.array([0, 5, 11, 12, 30, 49, 50])):
+    got = minhash._segment_minima(hashes, starts, a, b)
+    assert got.tolist() == _exact_minima(hashes.tolist(), starts.tolist(), a, b)
+
+
+def test_permutation_of_ordinary_values_is_exact():
   rng = np.random.default_rng(0)
   a, b = minhash.permutations(256, 42)
-  h = rng.integers(0, 1 << 32, (64, 1), dtype=np.uint64)
-  x, carry = np.empty((64, 256), np.uint64), np.empty((64, 256), np.uint64)
-  out = minhash._permute(h, a, b, x, carry, np.empty((64, 256), np.uint32))
-  with np.errstate(over="ignore"):
-    exact = ((h * a + b) % np.uint64(p)).astype(np.uint32)
-  assert np.array_equal(out, exact)
+  hashes = rng.integers(0, 1 << 32, 300, dtype=np.uint64)
+  starts = np.array([0, 1, 2, 40, 41, 299])
+  got = minhash._segment_minima(hashes, starts, a, b)
+  assert got.tolist() == _exact_minima(hashes.tolist(), starts.tolist(), a, b)
 
 
 def test_documents_with_fewer_tokens_than_the_ngram_have_no_signature():
