@@ -37,6 +37,8 @@ _TRICKY = [
     "        return x\n" * 20 + "if a:\n    b = [1, 2]\n",  # runs of empty tokens, short grams
     "x" * 300 + " " + "y " * 40, "a,,b;;c..d e f g h\x00i j k",
     "".join(map(chr, range(128))) * 2 + " a b c d e f",  # every ASCII separator and word byte
+    # non-ASCII separators, an astral character, a lone surrogate
+    "".join(map(chr, range(400))) + " x\U0001F600y a\ud800b c d e f",
 ]
 
 
