@@ -32,6 +32,20 @@ class LayerCache:
   value: jax.Array
 
 
+def write_cache(cache: jax.Array, new: jax.Array, index: jax.Array) -> jax.Array:
+  """cache [b, s, ...] with new [b, t, ...] written at positions index..index+t-1.
+
+  index: one scalar for every row, or int32 [b], one per row (the serving engine's slots, each
+  at its own length). Either way the write is a dynamic-update-slice mapped over the rows: a
+  scatter whose rows are batch dimensions (a cache sharded over its batch is written on each
+  row's own shard), which XLA does in place on a donated cache. A plain dynamic-update-slice
+  of the whole cache was not: XLA:CPU fused it into both of its readers (the step's output and
+  the attention's dot) and copied the cache twice per layer for them."""
+  index = jnp.broadcast_to(jnp.asarray(index, jnp.int32), cache.shape[:1])
+  return jax.vmap(lambda c, n, i: jax.lax.dynamic_update_slice_in_dim(c, n, i, axis=0))(
+      cache, new.astype(cache.dtype), index)
+
+
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass
 class MaskInfo:
@@ -128,6 +142,33 @@ def _xla_masked(q, k, v, info, sliding_window):
                                       implementation="xla")
 
 
+def _cache_major(q, k, v, info, sliding_window):
+  """A few queries (a decode step) against a KV cache, with the cache as the major operand of
+  both dots so that XLA reads it where it lies.
+
+  jax.nn.dot_product_attention computes q·kᵀ with the cache as the right-hand operand, which
+  the CPU's dot wants as [.., head_dim, cache_len]: every step transposed (copied) every
+  layer's whole key cache. Here scores = k·qᵀ come out [b, kv_heads, cache_len, queries]; only
+  those (a few rows per cached position) are transposed for probs·v, whose v [.., cache_len,
+  head_dim] is already the layout the dot takes. With one kv head (MQA) both caches are read
+  in place. More queries per kv head than head_dim (a prefill) take the masked XLA path: there
+  the scores, not the cache, are the larger operand to transpose."""
+  b, t, h, d = q.shape
+  kv_heads = k.shape[2]
+  if t * (h // kv_heads) > d:  # the scores transposed would outgrow the key cache
+    return _xla_masked(q, k, v, info, sliding_window)
+  q = q.reshape(b, t, kv_heads, h // kv_heads, d)
+  # k [b, s, kv, d] · q [b, t, kv, g, d] over d, batched over (b, kv) → [b, kv, s, t, g]
+  scores = jax.lax.dot_general(k, q, (((3,), (4,)), ((0, 2), (0, 2))),
+                               preferred_element_type=jnp.float32) * (d ** -0.5)
+  mask = jnp.swapaxes(attention_mask(info, sliding_window), 2, 3)  # [b, 1, s, t]
+  scores = jnp.where(mask[..., None], scores, jnp.finfo(jnp.float32).min)
+  probs = jax.nn.softmax(scores, axis=2).astype(v.dtype)
+  # probs [b, kv, s, t, g] · v [b, s, kv, d] over s → [b, kv, t, g, d]
+  out = jax.lax.dot_general(probs, v, (((2,), (1,)), ((0, 1), (0, 2))))
+  return jnp.transpose(out, (0, 2, 1, 3, 4)).reshape(b, t, h, d)
+
+
 def _einsum_masked(q, k, v, info, sliding_window, *, rate=0.0, key=None):
   return _einsum_attention(q, k, v, attention_mask(info, sliding_window), rate, key)
 
@@ -191,7 +232,7 @@ KERNELS = {
     ("auto", "cpu", "causal"): _cpu_blocked,
     ("auto", "*", "causal"): _fused_causal,
     ("auto", "*", "packed"): _xla_masked,
-    ("auto", "*", "cached"): _xla_masked,
+    ("auto", "*", "cached"): _cache_major,
     ("xla", "*", "causal"): functools.partial(_fused_causal, implementation="xla"),
     ("xla", "*", "packed"): _xla_masked,
     ("xla", "*", "cached"): _xla_masked,
@@ -283,8 +324,9 @@ class Attention(nnx.Module):
                dropout_key: jax.Array | None = None):
     """x [b, t, d] → ([b, t, d], updated cache or None).
 
-    With a cache, the t new keys/values are written at cache_index and the queries attend
-    over the whole cache (masked by MaskInfo).
+    With a cache, the t new keys/values are written at cache_index (a scalar, or int32 [b]:
+    each row at its own index) and the queries attend over the whole cache (masked by
+    MaskInfo).
     """
     c = self.config
     q = constrain(self.query(x), ("act_batch", "act_length", "act_heads", None))
@@ -294,10 +336,7 @@ class Attention(nnx.Module):
       cos, sin = rope_frequencies(positions, c.resolved_head_dim, c.rope_theta)
       q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
     if cache is not None:
-      k = jax.lax.dynamic_update_slice_in_dim(cache.key, k.astype(cache.key.dtype),
-                                              cache_index, axis=1)
-      v = jax.lax.dynamic_update_slice_in_dim(cache.value, v.astype(cache.value.dtype),
-                                              cache_index, axis=1)
+      k, v = write_cache(cache.key, k, cache_index), write_cache(cache.value, v, cache_index)
       cache = LayerCache(key=k, value=v)
       k, v = k.astype(q.dtype), v.astype(q.dtype)
     encoded = dot_product_attention(

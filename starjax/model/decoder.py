@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from starjax.model.attention import Attention, LayerCache, MaskInfo
+from starjax.model.attention import Attention, LayerCache, MaskInfo, write_cache
 from starjax.model.config import REMAT_POLICIES, DecoderConfig
 from starjax.model.context_parallel import load_balanced_order
 from starjax.model.layers import Embed, LayerNorm, Linear, dropout
@@ -145,10 +145,25 @@ class Decoder(nnx.Module):
   def decode(self, tokens: jax.Array, positions: jax.Array, cache: KVCache,
              cache_index: jax.Array, layer_params: Sequence,
              segment_ids: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
+    """decode_hidden's states through the LM head: (float32 logits [b, t, vocab], cache)."""
+    hidden, cache = self.decode_hidden(tokens, positions, cache, cache_index, layer_params,
+                                       segment_ids)
+    return self.head(hidden), cache
+
+  def head(self, hidden: jax.Array) -> jax.Array:
+    """float32 logits [..., vocab] of final hidden states [..., embed] (after ln_f)."""
+    return self._logits(hidden)
+
+  def decode_hidden(self, tokens: jax.Array, positions: jax.Array, cache: KVCache,
+                    cache_index: jax.Array, layer_params: Sequence,
+                    segment_ids: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
     """Forward pass of `tokens` [b, t] written into the cache at slots cache_index..+t.
 
     Prefill passes the (left-padded) prompt with segment_ids (0 on padding) at cache_index 0;
-    each decode step passes one token. Returns (float32 logits [b, t, vocab], updated cache).
+    each decode step passes one token. cache_index: a scalar (every row at the same slot) or
+    int32 [b] (each row at its own: the serving engine's decode slots). Returns (the final
+    hidden states [b, t, embed], after ln_f, and the updated cache): `head` turns the states
+    wanted into logits, so a prefill that needs one position's pays the LM head once.
 
     layer_params: the blocks' parameters as one state per layer (`unstack_layers`). The
       layers run one after another instead of in a scan over the stacked parameters, whose
@@ -158,9 +173,9 @@ class Decoder(nnx.Module):
     b, t = tokens.shape
     if segment_ids is None:
       segment_ids = jnp.ones((b, t), jnp.int32)
-    kv_segments = jax.lax.dynamic_update_slice_in_dim(cache.segment_ids, segment_ids,
-                                                      cache_index, axis=1)
-    q_index = cache_index + jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32), (b, t))
+    kv_segments = write_cache(cache.segment_ids, segment_ids, cache_index)
+    q_index = jnp.broadcast_to(jnp.reshape(cache_index, (-1, 1))
+                               + jnp.arange(t, dtype=jnp.int32), (b, t))
     # A query sees the filled slots (segment 1) of its own row; padding queries see nothing
     # useful, and their outputs are never read.
     info = MaskInfo(q_index=q_index, q_segment_ids=jnp.ones_like(segment_ids),
@@ -174,8 +189,8 @@ class Decoder(nnx.Module):
           cache_index=cache_index)
       keys.append(constrain(layer.key, CACHE_AXES))
       values.append(constrain(layer.value, CACHE_AXES))
-    return self._logits(self.ln_f(x)), KVCache(key=tuple(keys), value=tuple(values),
-                                               segment_ids=kv_segments)
+    return self.ln_f(x), KVCache(key=tuple(keys), value=tuple(values),
+                                 segment_ids=kv_segments)
 
   def _embed(self, tokens, positions):
     x = self.wte(tokens)
