@@ -89,32 +89,53 @@ def _n(body: dict) -> int:
                what=f"must be between 1 and {MAX_N}")
 
 
+def _prompt_logprobs(service: Service, ids: list[int], logprobs: list[float | None],
+                     top: list[list[tuple[int, float]]], k: int) -> tuple[dict, int]:
+  """OpenAI's `logprobs` of an echoed prompt (its ids, each token's logprob and alternatives)
+  and the text offset after it."""
+  result, offset = _empty_logprobs(), 0
+  for i, (token_id, logprob) in enumerate(zip(ids, logprobs)):
+    text = service.token_text(token_id)
+    result["tokens"].append(text)
+    result["token_logprobs"].append(logprob)
+    # The first token has nothing before it to be predicted from: null, as OpenAI's.
+    result["top_logprobs"].append(None if i == 0 else
+                                  {service.token_text(t): lp for t, lp in top[i][:k]})
+    result["text_offset"].append(offset)
+    offset += len(text)
+  return result, offset
+
+
+def _token_logprobs(service: Service, events: list[TokenEvent], k: int,
+                    offset: int) -> tuple[dict, int]:
+  """OpenAI's `logprobs` of generated tokens whose text starts at `offset` in the choice's
+  text, and the offset after them."""
+  result = _empty_logprobs()
+  for event in events:
+    text = service.token_text(event.id)
+    result["tokens"].append(text)
+    result["token_logprobs"].append(event.logprob)
+    result["top_logprobs"].append({service.token_text(i): lp for i, lp in event.top[:k]})
+    result["text_offset"].append(offset)
+    offset += len(text)
+  return result, offset
+
+
+def _empty_logprobs() -> dict:
+  return {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+
+
 def _logprobs_object(service: Service, events: list[TokenEvent], k: int, offset: int,
                      prompt: tuple[list[int], FinishEvent] | None = None) -> dict:
   """OpenAI's completion `logprobs`: the generated tokens, after the prompt's when `prompt`
   (its ids and the FinishEvent carrying their scores) is given (`echo`)."""
-  tokens, token_logprobs, top, offsets = [], [], [], []
+  result = _empty_logprobs()
   if prompt is not None:
-    offset = 0
     ids, finish = prompt
-    for i, (token_id, logprob) in enumerate(zip(ids, finish.prompt_logprobs)):
-      text = service.token_text(token_id)
-      tokens.append(text)
-      token_logprobs.append(logprob)
-      # The first token has nothing before it to be predicted from: null, as OpenAI's.
-      top.append(None if i == 0 else
-                 {service.token_text(t): lp for t, lp in finish.prompt_top[i][:k]})
-      offsets.append(offset)
-      offset += len(text)
-  for event in events:
-    text = service.token_text(event.id)
-    tokens.append(text)
-    token_logprobs.append(event.logprob)
-    top.append({service.token_text(i): lp for i, lp in event.top[:k]})
-    offsets.append(offset)
-    offset += len(text)
-  return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": top,
-          "text_offset": offsets}
+    result, offset = _prompt_logprobs(service, ids, finish.prompt_logprobs, finish.prompt_top,
+                                      k)
+  generated, _ = _token_logprobs(service, events, k, offset)
+  return {name: result[name] + generated[name] for name in result}
 
 
 def router(service: Service) -> APIRouter:
@@ -164,8 +185,7 @@ def router(service: Service) -> APIRouter:
                      what="must be between 0 and 5")
     echo = field(body, "echo", bool, False)
     stream = field(body, "stream", bool, False)
-    # Streamed chunks carry no logprobs (null), so only a whole response scores its prompt.
-    score_prompt = echo and logprobs is not None and not stream
+    score_prompt = echo and logprobs is not None
     if score_prompt and fim:
       raise ValidationError("`echo` with `logprobs` cannot be used with `suffix`: the prompt "
                             "the model scores is the FIM prompt, not the echoed text; drop "
@@ -180,7 +200,7 @@ def router(service: Service) -> APIRouter:
             for ids in encoded for i in range(n)]
     created, ident = int(time.time()), f"cmpl-{uuid.uuid4().hex}"
     if stream:
-      return _stream_completions(service, jobs, ident, created, prompts, n, echo)
+      return _stream_completions(service, jobs, ident, created, prompts, n, echo, logprobs)
     with service.admission():
       results = await run_all(jobs, request)
     if any(finish is None for _, finish in results):
@@ -290,29 +310,61 @@ async def _merged(service: Service, jobs):
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _stream_completions(service, jobs, ident, created, prompts, n, echo):
+def _stream_completions(service, jobs, ident, created, prompts, n, echo, logprobs):
+  """SSE chunks as OpenAI streams a completion: with `logprobs`, each chunk carries those of
+  the tokens whose text it brings (a token whose text is held back, an incomplete character or
+  a possible stop string, comes with the chunk that sends it); the end of a completion (EOS)
+  is not one of its tokens. Echoed with `logprobs`, the prompt comes first with its scores."""
   admission = service.admit()
+  scored = echo and logprobs is not None  # the prompt is echoed with its first token's scores
+  seen = [[] for _ in jobs]  # each job's TokenEvents
+  sent = [0] * len(jobs)     # of which the logprobs went out
+  offset = [0] * len(jobs)   # text offset of the next token in the choice's text
+  echoed = [not echo] * len(jobs)
+
+  def chunk(index, text, reason=None, upto=None) -> str:
+    lp = None
+    if logprobs is not None:
+      upto = len(seen[index]) if upto is None else upto
+      lp, offset[index] = _token_logprobs(service, seen[index][sent[index]:upto], logprobs,
+                                          offset[index])
+      sent[index] = max(sent[index], upto)
+    return sse(json.dumps(_chunk(ident, created, service, index, text, reason, lp)))
+
+  def echo_chunk(index, event) -> str:
+    echoed[index] = True
+    prompt = prompts[index // n]
+    lp = None
+    if logprobs is not None and getattr(event, "prompt_logprobs", None) is not None:
+      lp, _ = _prompt_logprobs(service, jobs[index][0], event.prompt_logprobs, event.prompt_top,
+                               logprobs)
+    offset[index] = len(prompt)
+    return sse(json.dumps(_chunk(ident, created, service, index, prompt, logprobs=lp)))
 
   async def events():
-    if echo:
+    if echo and not scored:
       for index in range(len(jobs)):
-        yield sse(json.dumps(_chunk(ident, created, service, index, prompts[index // n])))
+        yield echo_chunk(index, None)
     async for index, event in _merged(service, jobs):
+      if not echoed[index]:
+        yield echo_chunk(index, event)
       if isinstance(event, TokenEvent):
+        seen[index].append(event)
         if event.text:
-          yield sse(json.dumps(_chunk(ident, created, service, index, event.text)))
+          # An EOS token is held back: the finish says whether it ended the completion.
+          yield chunk(index, event.text, upto=len(seen[index]) - event.special)
       else:
-        yield sse(json.dumps(_chunk(ident, created, service, index, event.tail,
-                                    finish_reason(event))))
+        yield chunk(index, event.tail, finish_reason(event), upto=len(event.token_ids))
     yield sse("[DONE]")
 
   return streaming_response(events(), admission)
 
 
-def _chunk(ident, created, service, index, text, reason=None) -> dict:
+def _chunk(ident, created, service, index, text, reason=None, logprobs=None) -> dict:
   return {"id": ident, "object": "text_completion", "created": created,
           "model": service.model_id,
-          "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": reason}]}
+          "choices": [{"text": text, "index": index, "logprobs": logprobs,
+                       "finish_reason": reason}]}
 
 
 def _stream_chat(service, jobs, ident, created):

@@ -191,14 +191,20 @@ def router(service: Service) -> APIRouter:
       held, count = None, 0
       async for event in service.generate(req.prompt_ids, req.params):
         if isinstance(event, TokenEvent):
-          if held is not None:
-            yield sse(json.dumps(_stream_event(service, req, held, count)))
-          held, count = event, count + 1
+          count += 1
+          # Each token goes out at once (a stream's first token is its prefill's); only the
+          # last waits for the finish that follows it, to carry the final text and details.
+          if event.last:
+            held = event
+          else:
+            yield sse(json.dumps(_stream_event(service, req, event, count)))
           continue
-        # The last token's event carries the final text and details.
+        # The last token's event carries the final text and details; a request that ends
+        # between tokens (a deadline) or before its first gets an empty special token.
         if held is None:
           held = TokenEvent(id=service.generator.eos_id, text="", logprob=0.0, top=[],
                             special=True)
+          count += 1 if count else 0
         held = TokenEvent(id=held.id, text=held.text + event.tail, logprob=held.logprob,
                           top=held.top, special=held.special)
         final = _stream_event(service, req, held, count)

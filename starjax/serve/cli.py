@@ -44,6 +44,9 @@ def _parser():
                       help="prompt + generated tokens per request (default: the context)")
   parser.add_argument("--prefill_buckets", default="16,32,64,128,256,512,1024,2048,4096,8192",
                       help="prompt lengths that compile a prefill (comma-separated)")
+  parser.add_argument("--prefill_chunk", type=int, default=None,
+                      help="the most tokens one prefill takes (a bucket); longer prompts are "
+                      "prefilled in pieces (default: the whole context at once)")
   parser.add_argument("--api_key", default=os.environ.get("STARJAX_API_KEY"),
                       help="require `Authorization: Bearer KEY` (default $STARJAX_API_KEY)")
   parser.add_argument("--model_id", help="the name /info and /v1/models report "
@@ -168,7 +171,7 @@ def build(args, mesh_config, buckets, *, generator=None, index=None):
     generator = Generator.load(model_dir=args.model_dir, hf_dir=args.hf_dir,
                                tokenizer_path=args.tokenizer, mesh_config=mesh_config)
   engine = Engine(generator.tokens, slots=args.slots, cache_len=args.max_total_tokens,
-                  buckets=buckets)
+                  buckets=buckets, chunk=getattr(args, "prefill_chunk", None))
   engine.warm_up()
   scheduler = Scheduler(engine, decode=generator.decode, eos_id=generator.eos_id)
   scheduler.start()

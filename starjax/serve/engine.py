@@ -8,7 +8,7 @@
 The cache is the model's own `KVCache` (per-layer [slots, cache_len, kv_heads, head_dim],
 logical axes CACHE_AXES, sharded by the mesh's rules). A slot's sequence starts at cache
 position 0, so a token's position is its cache index and each slot writes at its own index:
-the step maps Decoder.decode (batch 1, scalar index) over the slots with jax.vmap.
+the step runs Decoder.decode over all slots with one cache index per slot (int32 [slots]).
 Prompts are right-padded to a length bucket (padding has segment id 0 and is never attended,
 then overwritten by the tokens generated after it), so each bucket compiles once. A prefill
 may start after tokens already in the slot (`start`): that is prefix reuse, the next keystroke
@@ -70,16 +70,20 @@ class Engine:
 
   slots: decode slots (the batch of every step). cache_len: positions per slot (prompt +
   generated tokens), at most the model's context. buckets: prefill lengths (each ≤ cache_len;
-  cache_len itself is always one).
+  cache_len itself is always one). chunk: the most tokens one prefill takes (rounded down to a
+  bucket; default cache_len): a longer prompt is prefilled in pieces (`pieces`), so that it
+  pays for its own length plus less than one bucket's padding, not for the next bucket up.
   """
 
   def __init__(self, tokens: TokenGenerator, *, slots: int = 8, cache_len: int | None = None,
-               buckets=DEFAULT_BUCKETS):
+               buckets=DEFAULT_BUCKETS, chunk: int | None = None):
     self.tokens = tokens
     self.config = tokens.config
     self.slots = slots
     self.cache_len = min(cache_len or self.config.max_seq_len, self.config.max_seq_len)
     self.buckets = tuple(sorted({b for b in buckets if b < self.cache_len} | {self.cache_len}))
+    self.chunk = max([b for b in self.buckets if b <= (chunk or self.cache_len)]
+                     or self.buckets[:1])
     self.vocab = self.config.vocab_size
     self._init = jax.jit(self._init_fn)
     self._prefill = jax.jit(self._prefill_fn)
@@ -94,6 +98,18 @@ class Engine:
       if b >= length:
         return b
     raise ValueError(f"{length} tokens exceed the cache length {self.cache_len}")
+
+  def pieces(self, start: int, end: int) -> list[tuple[int, int]] | None:
+    """The prefills that take tokens start..end after `start` cached ones: (from, to) pieces
+    of `chunk` tokens, then the rest; None when the last one's bucket would overflow the
+    cache (then prefill from 0 in one bucket, which always fits)."""
+    pieces = []
+    while end - start > self.chunk:
+      pieces.append((start, start + self.chunk))
+      start += self.chunk
+    if start + self.bucket(end - start) > self.cache_len:
+      return None
+    return pieces + [(start, end)]
 
   def init(self) -> EngineState:
     with self.context():
@@ -185,10 +201,13 @@ class Engine:
     row = dataclasses.replace(row, segment_ids=jnp.where(kept, row.segment_ids, 0))
     real = (jnp.arange(t)[None] < length).astype(jnp.int32)
     positions = start + jnp.arange(t, dtype=jnp.int32)[None]
-    logits, row = model.decode(tokens, positions, row, start, layers, segment_ids=real)
-    last = jax.lax.dynamic_index_in_dim(logits[0], length - 1, keepdims=True)
+    hidden, row = model.decode_hidden(tokens, positions, row, start, layers, segment_ids=real)
+    # Only the last real token's logits are sampled from: the LM head runs on that one unless
+    # the prompt is scored (a fifth of a prefill's work on the bench model).
+    last = model.head(jax.lax.dynamic_index_in_dim(hidden[0], length - 1, keepdims=True))
     one = _one_slot(sampling)
-    scores = jax.lax.cond(prompt_logprobs, _score_prompt, _no_scores, logits[0], tokens[0])
+    scores = jax.lax.cond(prompt_logprobs, lambda h, t: _score_prompt(model.head(h), t),
+                          _no_scores, hidden[0], tokens[0])
     return row, sample_slots(last, one, jnp.zeros(1, jnp.int32), presence), scores
 
   def _extract_fn(self, state: EngineState, slot) -> KVCache:
@@ -207,13 +226,12 @@ class Engine:
         sampling=jax.tree.map(put, state.sampling, one))
 
   def _generate_fn(self, params, state: EngineState, active) -> tuple[EngineState, Sampled]:
-    def one_slot(token, index, cache: KVCache):
-      model, layers = self.tokens._model(params)  # pylint: disable=protected-access
-      cache = jax.tree.map(lambda a: a[None], cache)
-      logits, cache = model.decode(token[None, None], index[None, None], cache, index, layers)
-      return logits[0, 0], jax.tree.map(lambda a: a[0], cache)
-
-    logits, cache = jax.vmap(one_slot)(state.token, state.index, state.cache)
+    model, layers = self.tokens._model(params)  # pylint: disable=protected-access
+    # One batch of all slots, each writing its key/value at its own index in place (the cache
+    # is donated); its attention reads the cache where it lies (attention._cache_major).
+    logits, cache = model.decode(state.token[:, None], state.index[:, None], state.cache,
+                                 state.index, layers)
+    logits = logits[:, 0]
     sampled = sample_slots(logits, state.sampling, state.steps, state.presence)
     token = jnp.where(active, sampled.token, state.token)
     presence = state.presence.at[jnp.arange(self.slots), token].set(
@@ -235,9 +253,9 @@ def _score_prompt(logits, tokens) -> PromptScores:
                       top_logprobs=pad(top_logprobs))
 
 
-def _no_scores(logits, tokens) -> PromptScores:
+def _no_scores(hidden, tokens) -> PromptScores:
   t = tokens.shape[0]
-  del logits
+  del hidden
   return PromptScores(logprob=jnp.zeros(t, jnp.float32),
                       top_ids=jnp.zeros((t, TOP_LOGPROBS), jnp.int32),
                       top_logprobs=jnp.zeros((t, TOP_LOGPROBS), jnp.float32))

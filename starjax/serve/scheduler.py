@@ -59,6 +59,11 @@ class TokenEvent:
   logprob: float
   top: list[tuple[int, float]]   # the most likely alternatives (id, logprob)
   special: bool = False          # EOS
+  last: bool = False             # the request ends with this token (its FinishEvent follows)
+  # On a request's first token, with GenerationParams.prompt_logprobs: the prompt's scores (as
+  # FinishEvent.prompt_logprobs / prompt_top), for a stream that echoes its prompt first.
+  prompt_logprobs: list[float | None] | None = None
+  prompt_top: list[list[tuple[int, float]]] | None = None
 
 
 @dataclasses.dataclass
@@ -130,6 +135,7 @@ class Scheduler:
     self.cached: list[list[int]] = [[] for _ in range(engine.slots)]  # KV-valid tokens
     self.last_used = [0.0] * engine.slots
     self._queue: collections.deque[Request] = collections.deque()
+    self._admitting = 0  # taken from the queue, not in a slot yet (being prefilled)
     self._wake = threading.Condition()
     self._stopping = False
     self._thread: threading.Thread | None = None
@@ -160,9 +166,10 @@ class Scheduler:
       return len(self._queue)
 
   def busy(self) -> int:
-    """Requests queued or generating."""
+    """Requests queued, being admitted or generating. 0 means every request so far has ended
+    and been counted in the metrics."""
     with self._wake:
-      return len(self._queue) + sum(s is not None for s in self.slots)
+      return len(self._queue) + self._admitting + sum(s is not None for s in self.slots)
 
   # -- the loop ----------------------------------------------------------------------------
   def _loop(self) -> None:
@@ -209,21 +216,24 @@ class Scheduler:
           return
         free = [i for i, s in enumerate(self.slots) if s is None]
         request = self._queue[0]
-        if request.cancelled or self._expired(request):
-          self._queue.popleft()
-        elif not free:
+        # Decided (and counted) while the request is still visible to busy().
+        ended = CANCELLED if request.cancelled else TIME if self._expired(request) else None
+        if ended is None and not free:
           return
-        else:
-          self._queue.popleft()
+        self._queue.popleft()
+        if ended == CANCELLED:
+          self.metrics.inc("starjax_requests_cancelled_total")
+        elif ended is None:
+          self._admitting += 1
         self.metrics.set("tgi_queue_size", len(self._queue))
-      if request.cancelled:
-        self.metrics.inc("starjax_requests_cancelled_total")
-        request.emit(self._finish_event_unstarted(request, CANCELLED))
+      if ended is not None:
+        request.emit(self._finish_event_unstarted(request, ended))
         continue
-      if self._expired(request):
-        request.emit(self._finish_event_unstarted(request, TIME))
-        continue
-      self._prefill(request, free)
+      try:
+        self._prefill(request, free)
+      finally:
+        with self._wake:
+          self._admitting -= 1
       admitted += 1
 
   def _expired(self, request: Request) -> bool:
@@ -253,7 +263,7 @@ class Scheduler:
         best, best_len = i, common
     if best is not None and best_len >= self.min_reuse:
       start = best_len
-      if start + self.engine.bucket(len(prompt) - start) <= self.engine.cache_len:
+      if self.engine.pieces(start, len(prompt)) is not None:
         return (best if best in free else lru), best, start
     return lru, lru, 0
 
@@ -272,8 +282,12 @@ class Scheduler:
     admitted = time.monotonic()
     self.metrics.observe("tgi_request_queue_duration", admitted - request.arrival)
     row = self.engine.extract(self.state, source) if start else None
-    row, first, scores = self.engine.prefill(row, prompt[start:], start, sampling, presence,
-                                             prompt_logprobs=p.prompt_logprobs)
+    # Scored prompts are prefilled whole: each token's score comes from the logits before it.
+    pieces = (None if p.prompt_logprobs else self.engine.pieces(start, len(prompt))
+              ) or [(start, len(prompt))]
+    for begin, end in pieces:
+      row, first, scores = self.engine.prefill(row, prompt[begin:end], begin, sampling,
+                                               presence, prompt_logprobs=p.prompt_logprobs)
     self.state = self.engine.insert(self.state, row, first, slot, len(prompt), sampling,
                                     presence)
     self.cached[slot] = list(prompt)
@@ -359,16 +373,16 @@ class Scheduler:
     delta = active.text[active.shown:end] if end > active.shown else ""
     active.shown = max(active.shown, end)
     top = [(int(t), float(v)) for t, v in zip(top_ids, top_lp)]
+    first = len(active.ids) == 1
     active.request.emit(TokenEvent(id=token, text=delta, logprob=logprob, top=top,
-                                   special=token == self.eos_id))
+                                   special=token == self.eos_id, last=reason is not None,
+                                   prompt_logprobs=active.prompt_logprobs if first else None,
+                                   prompt_top=active.prompt_top if first else None))
     if reason is not None:
       self._finish(slot, reason, cut=cut)
 
   def _finish(self, slot: int, reason: str, cut: int | None = None) -> None:
     active = self.slots[slot]
-    self.slots[slot] = None
-    self.last_used[slot] = time.monotonic()
-    self._update_gauges()
     ids = active.ids[:-1] if reason == EOS else active.ids
     text = active.text
     stop_sequence = None
@@ -387,6 +401,10 @@ class Scheduler:
       if ids:
         self.metrics.observe("tgi_request_mean_time_per_token_duration",
                              (now - active.admitted) / len(ids))
+    # The slot is freed once its request is counted: busy() == 0 means the metrics are final.
+    self.slots[slot] = None
+    self.last_used[slot] = time.monotonic()
+    self._update_gauges()
     ttft = (active.first_token_at - active.request.arrival
             if active.first_token_at is not None else None)
     active.request.emit(FinishEvent(

@@ -77,6 +77,33 @@ def test_echo_with_logprobs_scores_the_prompt_like_a_full_forward(openai_client,
   assert logprobs.text_offset[n] == len(prompt)
 
 
+def _streamed_logprobs(chunks) -> dict:
+  """The logprobs lists of a completion's chunks, concatenated."""
+  merged = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+  for chunk in chunks:
+    logprobs = chunk.choices[0].logprobs
+    for name, values in merged.items():
+      values.extend(getattr(logprobs, name))
+  return merged
+
+
+@pytest.mark.parametrize("echo", [False, True])
+def test_stream_carries_the_logprobs_of_the_whole_response(openai_client, echo):
+  """Each streamed chunk carries the logprobs of the tokens it brings (OpenAI's shape); the
+  chunks together give the whole response's, the echoed prompt's scores first."""
+  prompt = "def fibonacci(n):\n    "
+  ask = dict(model="tiny", prompt=prompt, max_tokens=12, temperature=0, logprobs=2, echo=echo)
+  whole = openai_client.completions.create(**ask).choices[0].logprobs
+  chunks = list(openai_client.completions.create(stream=True, **ask))
+  assert all(c.choices[0].logprobs is not None for c in chunks)
+  streamed = _streamed_logprobs(chunks)
+  assert streamed["tokens"] == whole.tokens
+  assert streamed["text_offset"] == whole.text_offset
+  assert streamed["top_logprobs"] == whole.top_logprobs
+  np.testing.assert_allclose(np.array(streamed["token_logprobs"], float),
+                             np.array(whole.token_logprobs, float), atol=1e-5)
+
+
 def test_echo_with_logprobs_and_suffix_is_a_422(client):
   response = client.post("/v1/completions", json={
       "prompt": "a", "suffix": "b", "echo": True, "logprobs": 1, "max_tokens": 2})

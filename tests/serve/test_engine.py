@@ -2,6 +2,9 @@
 request's sampling settings never change another's tokens; no compilation after warm-up."""
 
 import random
+import re
+
+import numpy as np
 
 from starjax.infer.sampling import SamplingConfig
 from starjax.serve.engine import count_compilations
@@ -67,3 +70,45 @@ def test_no_compilation_after_warm_up(service, generator):
     finishes = run_requests(service.scheduler, prompts, params, timeout=300)
   assert len(finishes) == 100
   assert compiled[0] == 0
+
+
+def test_the_decode_step_writes_the_cache_in_place(service):
+  """The compiled step neither copies nor transposes any layer's whole cache: each slot's new
+  key/value is written into the donated cache, and the attention reads the cache as it lies
+  (so the step's cost follows the tokens in use, not a copy of the cache)."""
+  engine = service.scheduler.engine
+  state = engine.init()
+  active = np.ones(engine.slots, bool)
+  with engine.context():
+    hlo = engine._generate.lower(engine.tokens.params, state, active).compile().as_text()  # pylint: disable=protected-access
+  config = engine.config
+  whole = engine.slots * engine.cache_len * config.num_kv_heads * config.resolved_head_dim
+  moved = []
+  for line in hlo.splitlines():
+    match = re.search(r"=\s+\w+\[([\d,]*)\]\S*\s+(copy|transpose)\(", line)
+    if match and np.prod([int(d) for d in match.group(1).split(",") if d]) >= whole:
+      moved.append(line.strip())
+  assert not moved, "\n".join(moved)
+  # the cache buffers are donated: the step's output aliases its input
+  assert "input_output_alias" in hlo
+
+
+def test_a_prompt_prefilled_in_pieces_gives_the_tokens_of_generate(generator):
+  """With chunk=16 a long prompt is prefilled 16 tokens at a time (the last piece bucketed),
+  each piece after the ones before it in the slot's cache: the same greedy tokens."""
+  from starjax.serve.engine import Engine  # pylint: disable=import-outside-toplevel
+  from starjax.serve.scheduler import Scheduler  # pylint: disable=import-outside-toplevel
+  engine = Engine(generator.tokens, slots=2, cache_len=256, buckets=(16, 64), chunk=20)
+  assert engine.chunk == 16
+  text = "".join(PROMPTS) * 2
+  prompt = generator.encode(text)
+  assert len(engine.pieces(0, len(prompt))) > 3
+  scheduler = Scheduler(engine, decode=generator.decode, eos_id=generator.eos_id)
+  scheduler.start()
+  try:
+    finish, = run_requests(scheduler, [prompt], [GenerationParams(max_new_tokens=20)])
+  finally:
+    scheduler.stop()
+  reference = generator.complete([text], SamplingConfig(max_new_tokens=20))[0]
+  assert finish.token_ids == reference.tokens
+  assert finish.prompt_tokens == len(prompt)
