@@ -10,8 +10,12 @@
    datasketch implementation of BigCode's algorithm in one process (BigCode's shingling,
    `MinHash(num_perm=256, seed=42, scheme="legacy").update_batch(shingles)` per document,
    `MinHashLSH(params=(25, 10))` insert + query, union-find): documents per second, and the
-   clusters must be the same. Also the same pipeline with every stage off (its fixed cost:
-   workers, reading, writing, ledger, report), and the signature kernels alone on one core.
+   clusters must be the same. starjax's time is `data prepare`'s whole run (Beam start-up,
+   reading parquet, near-dedup, writing shards + ledger, manifest, report); datasketch's is
+   signatures + LSH + union-find over documents already in memory. Both also per CPU-second
+   summed over every process (starjax runs K workers, datasketch one process): that is the
+   per-core comparison. Also the same pipeline with every stage off (its fixed cost: workers,
+   reading, writing, ledger, report), and the signature kernels alone on one core.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import collections
 import hashlib
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -158,6 +163,21 @@ def datasketch_near_dedup(rows: list[dict]) -> tuple[list[set], float]:
   return [g for g in groups.values() if len(g) > 1], seconds
 
 
+def cpu_seconds() -> float:
+  """User + system CPU time of this process and of its finished children (Beam's workers are
+  subprocesses that the runner waits for when the pipeline ends)."""
+  own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                    resource.RUSAGE_CHILDREN))
+  return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_prepare(subset_dir: str, output: str, beam: list[str]) -> tuple[float, float]:
+  """(wall seconds, CPU seconds over every process) of one `data prepare` run."""
+  wall, cpu = time.perf_counter(), cpu_seconds()
+  cli.prepare(subset_dir, output, None, beam, progress=lambda *_: None)
+  return time.perf_counter() - wall, cpu_seconds() - cpu
+
+
 def starjax_clusters(output: str, first_index: dict) -> list[set]:
   table = ledger.read(output, columns=["doc_index", "cluster_id"]).to_pylist()
   groups = collections.defaultdict(set)
@@ -198,17 +218,15 @@ def main() -> int:
     for binding in ("prepare_filters.enabled", "exact_dedup.enabled", "pii.enabled",
                     "decontamination.enabled", "opt_out.enabled"):
       gin.bind_parameter(binding, False)
-    start = time.perf_counter()
-    cli.prepare(subset_dir, os.path.join(tmp, "near"), None, beam, progress=lambda *_: None)
-    ours_seconds = time.perf_counter() - start
+    ours_seconds, ours_cpu = timed_prepare(subset_dir, os.path.join(tmp, "near"), beam)
     gin.bind_parameter("near_dedup.enabled", False)
-    start = time.perf_counter()
-    cli.prepare(subset_dir, os.path.join(tmp, "none"), None, beam, progress=lambda *_: None)
-    fixed_seconds = time.perf_counter() - start
+    fixed_seconds, fixed_cpu = timed_prepare(subset_dir, os.path.join(tmp, "none"), beam)
     gin.clear_config()
     # doc_index order = shards sorted by relative path, rows in order: the same as `rows`
     # only if subset() wrote them in that order, which it does (discover() sorts the same way).
+    theirs_cpu = time.process_time()
     theirs, theirs_seconds = datasketch_near_dedup(rows)
+    theirs_cpu = time.process_time() - theirs_cpu
     ours = starjax_clusters(os.path.join(tmp, "near"), {})
     same = sorted(map(sorted, ours)) == sorted(map(sorted, theirs))
     n = len(rows)
@@ -216,10 +234,15 @@ def main() -> int:
           f"{n / ours_seconds:,.0f} docs/s; datasketch MinHash + MinHashLSH (one process) "
           f"{n / theirs_seconds:,.0f} docs/s; ratio {theirs_seconds / ours_seconds:.2f}x; "
           f"clusters: {len(ours)} vs {len(theirs)}, same: {same}")
+    print(f"  per CPU-second (every process): starjax {n / ours_cpu:,.0f} docs "
+          f"({ours_cpu:.1f} CPU-s in {ours_seconds:.1f} s), datasketch {n / theirs_cpu:,.0f} "
+          f"docs ({theirs_cpu:.1f} CPU-s); ratio {theirs_cpu / ours_cpu:.2f}x")
     own = ours_seconds - fixed_seconds
-    print(f"  the same pipeline with every stage off: {fixed_seconds:.1f} s; near-dedup's own "
-          f"share {own:.1f} s → {n / max(own, 1e-9):,.0f} docs/s "
-          f"({theirs_seconds / max(own, 1e-9):.2f}x datasketch)")
+    own_cpu = ours_cpu - fixed_cpu
+    print(f"  the same pipeline with every stage off: {fixed_seconds:.1f} s ({fixed_cpu:.1f} "
+          f"CPU-s); near-dedup's own share {own:.1f} s → {n / max(own, 1e-9):,.0f} docs/s "
+          f"({theirs_seconds / max(own, 1e-9):.2f}x datasketch), {own_cpu:.1f} CPU-s "
+          f"({theirs_cpu / max(own_cpu, 1e-9):.2f}x per CPU-second)")
     print(f"  load: {os.getloadavg()[0]:.1f} (1-minute average, {os.cpu_count()} cores)")
     return 0 if same else 1
 
