@@ -50,54 +50,136 @@ class SamplingConfig:
     return self.temperature == 0.0
 
 
-# Candidates examined before falling back to sorting the whole vocabulary. At evaluation
-# temperatures (0.2) the nucleus of top_p=0.95 is a handful of tokens; a full sort of 49,152
-# logits per row per step cost 3.5x the rest of a decode step on CPU (BENCHMARKS.md).
-NUCLEUS_CANDIDATES = 64
+# Candidates examined before falling back to the whole vocabulary. At evaluation temperatures
+# (0.2) the nucleus of top_p=0.95 is a handful of tokens; a full sort of 49,152 logits per row
+# per step cost 3.5x the rest of a decode step on CPU, and a draw over the full vocabulary
+# about a quarter of a step (BENCHMARKS.md).
+NUCLEUS_CANDIDATES = 128
+
+
+def _per_row(value: jax.Array, rows: int) -> jax.Array:
+  return jnp.broadcast_to(jnp.asarray(value), (rows,))
+
+
+def _thresholds(descending, log_norm, top_k, top_p, *, use_top_k, use_top_p):
+  """(threshold [b], decided [b]) from each row's largest logits in descending order [b, w]:
+  tokens >= threshold are kept (the dtype's minimum when no filter is active for the row);
+  decided: the row's top-k and nucleus end within those w logits. A row's top_k <= 0 or
+  top_p >= 1 switches that filter off for it."""
+  rows, width = descending.shape
+  neg_inf = jnp.finfo(descending.dtype).min
+  threshold = jnp.full((rows,), neg_inf, descending.dtype)
+  decided = jnp.ones((rows,), bool)
+  if use_top_k:
+    k = _per_row(top_k, rows)
+    kth = jnp.take_along_axis(descending, (jnp.clip(k, 1, width) - 1)[:, None], axis=-1)[:, 0]
+    threshold = jnp.where(k > 0, jnp.maximum(threshold, kth), threshold)
+    decided &= k <= width
+  if use_top_p:
+    p = _per_row(top_p, rows)
+    probs = jnp.exp(descending - log_norm)
+    cumulative = jnp.cumsum(probs, axis=-1)
+    # The first token whose cumulative probability reaches top_p is the last one kept.
+    last = jnp.clip(jnp.sum(cumulative - probs < p[:, None], axis=-1) - 1, 0, width - 1)
+    nucleus = jnp.take_along_axis(descending, last[:, None], axis=-1)[:, 0]
+    active = p < 1.0
+    threshold = jnp.where(active, jnp.maximum(threshold, nucleus), threshold)
+    decided &= ~active | (cumulative[:, -1] >= p)
+  return threshold, decided
+
+
+def _full_thresholds(logits, log_norm, top_k, top_p, **flags):
+  return _thresholds(jnp.sort(logits, axis=-1)[:, ::-1], log_norm, top_k, top_p, **flags)[0]
+
+
+def _top_candidates(logits):
+  """(values, ids) of each row's NUCLEUS_CANDIDATES largest logits, [b, NUCLEUS_CANDIDATES].
+
+  The barrier keeps XLA's simplifier from folding the candidates' slices into their users
+  next to a conditional, which turns the CPU TopK kernel back into a full sort (measured:
+  ~70 ms for [50, 8192] instead of ~2 ms)."""
+  return jax.lax.optimization_barrier(jax.lax.top_k(logits, NUCLEUS_CANDIDATES))
+
+
+def _keep(logits, threshold):
+  return jnp.where(logits >= threshold[:, None], logits, jnp.finfo(logits.dtype).min)
 
 
 def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array, *, use_top_k: bool,
                   use_top_p: bool) -> jax.Array:
-  """Sets logits outside the top-k / nucleus to -inf. logits: float32 [batch, vocab].
+  """Sets logits outside the top-k / nucleus to the dtype's minimum. logits: float32
+  [batch, vocab]; top_k, top_p: scalars or per row [batch] (top_k <= 0 or top_p >= 1: that
+  filter is off for the row).
 
   Exact: the thresholds come from the NUCLEUS_CANDIDATES largest logits when every row's
   top-k and nucleus end inside them (the common case), else from the fully sorted row."""
   if not (use_top_k or use_top_p):
     return logits
-  vocab = logits.shape[-1]
-  neg_inf = jnp.finfo(logits.dtype).min
+  flags = dict(use_top_k=use_top_k, use_top_p=use_top_p)
   # Probabilities with the whole row's normaliser, so the candidates' cumulative mass is the
   # same as in the sorted row.
   log_norm = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+  if logits.shape[-1] <= NUCLEUS_CANDIDATES:
+    return _keep(logits, _full_thresholds(logits, log_norm, top_k, top_p, **flags))
+  candidates, _ = _top_candidates(logits)
+  threshold, decided = _thresholds(candidates, log_norm, top_k, top_p, **flags)
+  threshold = jax.lax.cond(
+      jnp.all(decided), lambda: threshold,
+      lambda: jnp.where(decided, threshold,
+                        _full_thresholds(logits, log_norm, top_k, top_p, **flags)))
+  return _keep(logits, threshold)
 
-  def thresholds(descending):
-    """(per-row threshold, whether it is decided within `descending`'s length)."""
-    threshold = jnp.full(logits.shape[:1], neg_inf, logits.dtype)
-    decided = jnp.ones(logits.shape[:1], bool)
-    if use_top_k:
-      k = jnp.clip(top_k, 1, vocab)
-      threshold = jnp.maximum(threshold, descending[:, jnp.minimum(k, descending.shape[-1]) - 1])
-      decided &= k <= descending.shape[-1]
-    if use_top_p:
-      probs = jnp.exp(descending - log_norm)
-      cumulative = jnp.cumsum(probs, axis=-1)
-      # The first token whose cumulative probability reaches top_p is the last one kept.
-      last = jnp.sum(cumulative - probs < top_p, axis=-1) - 1
-      threshold = jnp.maximum(threshold, jnp.take_along_axis(descending, last[:, None],
-                                                             axis=-1)[:, 0])
-      decided &= cumulative[:, -1] >= top_p
-    return threshold, decided
 
-  def from_sorted(_):
-    return thresholds(jnp.sort(logits, axis=-1)[:, ::-1])[0]
+def _gumbel(keys: jax.Array, shape) -> jax.Array:
+  """Gumbel noise [b, w]: from one key for the whole batch, or from each row's key ([b])."""
+  if keys.ndim == 0:
+    return jax.random.gumbel(keys, shape)
+  return jax.vmap(lambda key: jax.random.gumbel(key, shape[1:]))(keys)
 
-  if vocab <= NUCLEUS_CANDIDATES:
-    threshold = from_sorted(None)
-  else:
-    candidates, _ = jax.lax.top_k(logits, NUCLEUS_CANDIDATES)
-    threshold, decided = thresholds(candidates)
-    threshold = jax.lax.cond(jnp.all(decided), lambda _: threshold, from_sorted, None)
-  return jnp.where(logits >= threshold[:, None], logits, neg_inf)
+
+def _categorical(keys: jax.Array, logits: jax.Array) -> jax.Array:
+  if keys.ndim == 0:
+    return jax.random.categorical(keys, logits, axis=-1).astype(jnp.int32)
+  return jax.vmap(lambda key, row: jax.random.categorical(key, row))(keys, logits).astype(
+      jnp.int32)
+
+
+def draw_filtered(scaled: jax.Array, keys: jax.Array, top_k: jax.Array, top_p: jax.Array, *,
+                  use_top_k: bool, use_top_p: bool, used: jax.Array | None = None
+                  ) -> jax.Array:
+  """A token per row, int32 [b], drawn from softmax(scaled) over the row's top-k / nucleus
+  (scaled: float32 [b, vocab], already divided by the temperature; top_k, top_p as in
+  filter_logits; keys: one PRNG key for the batch or one per row [b]).
+
+  When a row's kept tokens all lie within the NUCLEUS_CANDIDATES largest logits (the common
+  case at evaluation temperatures) the draw is a Gumbel-max over those candidates alone: the
+  same distribution as over the filtered vocabulary, without noise for every token. Other
+  rows draw over the filtered vocabulary. Which way a row goes depends on that row only, so
+  rows never influence each other's tokens. used: bool [b], rows whose token is wanted
+  (default all); the others (e.g. greedy slots) never make the full-vocabulary draw run."""
+  rows, vocab = scaled.shape
+  if not (use_top_k or use_top_p) or vocab <= NUCLEUS_CANDIDATES:
+    return _categorical(keys, filter_logits(scaled, top_k, top_p, use_top_k=use_top_k,
+                                            use_top_p=use_top_p))
+  flags = dict(use_top_k=use_top_k, use_top_p=use_top_p)
+  used = jnp.ones((rows,), bool) if used is None else used
+  log_norm = jax.nn.logsumexp(scaled, axis=-1, keepdims=True)
+  candidates, ids = _top_candidates(scaled)
+  threshold, decided = _thresholds(candidates, log_norm, top_k, top_p, **flags)
+  # Strictly above the smallest candidate: no token outside the candidates ties the threshold.
+  inside = decided & (threshold > candidates[:, -1])
+  noisy = _keep(candidates, threshold) + _gumbel(keys, candidates.shape)
+  fast = jnp.take_along_axis(ids, jnp.argmax(noisy, axis=-1)[:, None], axis=-1)[:, 0]
+
+  def over_vocabulary():
+    full = jax.lax.cond(
+        jnp.all(decided), lambda: threshold,
+        lambda: jnp.where(decided, threshold,
+                          _full_thresholds(scaled, log_norm, top_k, top_p, **flags)))
+    return _categorical(keys, _keep(scaled, full))
+
+  drawn = jax.lax.cond(jnp.all(inside | ~used), lambda: jnp.zeros_like(fast), over_vocabulary)
+  return jnp.where(inside, fast, drawn)
 
 
 def sample_tokens(logits: jax.Array, key: jax.Array, temperature: jax.Array, top_k: jax.Array,
@@ -107,5 +189,4 @@ def sample_tokens(logits: jax.Array, key: jax.Array, temperature: jax.Array, top
   if greedy:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
   scaled = logits / jnp.maximum(temperature, 1e-6)
-  scaled = filter_logits(scaled, top_k, top_p, use_top_k=use_top_k, use_top_p=use_top_p)
-  return jax.random.categorical(key, scaled, axis=-1).astype(jnp.int32)
+  return draw_filtered(scaled, key, top_k, top_p, use_top_k=use_top_k, use_top_p=use_top_p)

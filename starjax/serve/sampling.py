@@ -13,6 +13,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from starjax.infer.sampling import draw_filtered
+
 # Alternatives reported per token (OpenAI `logprobs`, TGI `top_n_tokens`), at most.
 TOP_LOGPROBS = 5
 
@@ -38,23 +40,6 @@ class Sampled:
   top_logprobs: jax.Array  # float32 [slots, TOP_LOGPROBS]
 
 
-def _filter(scaled, top_k, top_p):
-  """Logits outside each row's top-k / nucleus set to the dtype's minimum. [slots, vocab]."""
-  vocab = scaled.shape[-1]
-  sorted_logits = -jnp.sort(-scaled, axis=-1)
-  neg_inf = jnp.finfo(scaled.dtype).min
-  k = jnp.where(top_k > 0, jnp.clip(top_k, 1, vocab), vocab)
-  threshold = jnp.take_along_axis(sorted_logits, (k - 1)[:, None], axis=-1)[:, 0]
-  probs = jax.nn.softmax(sorted_logits, axis=-1)
-  cumulative = jnp.cumsum(probs, axis=-1)
-  # The first token whose cumulative probability reaches top_p is the last one kept.
-  last = jnp.sum(cumulative - probs < top_p[:, None], axis=-1) - 1
-  nucleus = jnp.take_along_axis(sorted_logits, jnp.clip(last, 0, vocab - 1)[:, None],
-                                axis=-1)[:, 0]
-  threshold = jnp.maximum(threshold, jnp.where(top_p < 1.0, nucleus, neg_inf))
-  return jnp.where(scaled >= threshold[:, None], scaled, neg_inf)
-
-
 def apply_repetition_penalty(logits, presence, penalty):
   """CTRL's repetition penalty on tokens already seen (presence: bool [slots, vocab])."""
   penalised = jnp.where(logits > 0, logits / penalty[:, None], logits * penalty[:, None])
@@ -71,13 +56,19 @@ def sample_slots(logits: jax.Array, params: SlotSampling, steps: jax.Array,
                                                            params.repetition_penalty),
                         lambda x: x, logits)
   greedy_tokens = jnp.argmax(logits, axis=-1).astype(jnp.int32)
-  scaled = logits / jnp.maximum(params.temperature, 1e-6)[:, None]
-  needs_filter = ((params.top_k > 0) | (params.top_p < 1.0)) & (params.temperature > 0)
-  scaled = jax.lax.cond(jnp.any(needs_filter),
-                        lambda x: _filter(x, params.top_k, params.top_p), lambda x: x, scaled)
+  sampled = params.temperature > 0
   keys = jax.vmap(jax.random.fold_in)(params.key, steps)
-  drawn = jax.vmap(lambda k, row: jax.random.categorical(k, row))(keys, scaled)
-  token = jnp.where(params.temperature > 0, drawn.astype(jnp.int32), greedy_tokens)
+
+  def draw(scaled):
+    # Greedy slots filter nothing, so they never send the batch to the full-vocabulary path.
+    return draw_filtered(scaled, keys, jnp.where(sampled, params.top_k, 0),
+                         jnp.where(sampled, params.top_p, 1.0), use_top_k=True,
+                         use_top_p=True, used=sampled)
+
+  scaled = logits / jnp.maximum(params.temperature, 1e-6)[:, None]
+  # An all-greedy step draws nothing.
+  drawn = jax.lax.cond(jnp.any(sampled), draw, lambda x: greedy_tokens, scaled)
+  token = jnp.where(sampled, drawn, greedy_tokens)
   logprob = jnp.take_along_axis(logprobs_all, token[:, None], axis=-1)[:, 0]
   top_logprobs, top_ids = jax.lax.top_k(logprobs_all, TOP_LOGPROBS)
   return Sampled(token=token, logprob=logprob, top_ids=top_ids.astype(jnp.int32),
