@@ -40,6 +40,10 @@ _STAR_NAMES = ("0", "1-10", "10-100", "100-1000", "1000+")
 _REPO, _PATH, _STARS, _FIM, _SPM, _POINT_A, _POINT_B = range(7)
 FIM_CONTROL_TOKENS = 3
 _EOS = np.array([EOS_ID], np.int32)
+# Texts up to this many characters (metadata fields, the ends of FIM pieces) are tokenized one by
+# one on the calling thread: a batch call queues behind the read-ahead's batch in the Rust
+# tokenizer's thread pool, which stalled the consumer for the length of that batch.
+_SMALL_TEXT = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,14 +129,14 @@ def transform(documents: Sequence, doc_ids: Sequence[int], key: int, rates: Rate
   return texts
 
 
-def count_tokens(documents: Sequence, vocabulary, sync: bool = True):
-  """Per document: its content's piece_tokens.Tokenized (ids, and sync points unless `sync` is
-  False) and the token counts of its `<reponame>` and `<filename>` fields and its stars bucket
+def count_tokens(documents: Sequence, vocabulary, sync: bool | Sequence[bool] = True):
+  """Per document: its content's piece_tokens.Tokenized (ids, and sync points where `sync`,
+  one flag or one per document, asks: FIM documents need them) and the token counts of its `<reponame>` and `<filename>` fields and its stars bucket
   (int32/int32/int8 arrays)."""
   n = len(documents)
   content = piece_tokens.tokenize_contents(
       vocabulary, [mark_special_text(d.content) for d in documents], sync=sync)
-  ids = encode_marked(vocabulary, [f for d in documents for f in _fields(d)[:2]])
+  ids = encode_texts(vocabulary, [f for d in documents for f in _fields(d)[:2]])
   fields = np.array([len(x) for x in ids], np.int32).reshape(n, 2)
   stars = np.array([stars_index(d.stars) for d in documents], np.int8)
   return content, (fields[:, 0], fields[:, 1], stars)
@@ -147,6 +151,23 @@ def planned_lengths(doc_ids, key: int, rates: Rates, counts) -> np.ndarray:
                            counts.fields.stars[counts.stars[ids]]], axis=1).astype(np.int64)
   header = (field_tokens * c.fields).sum(axis=1) + c.fields.any(axis=1) * counts.fields.newline
   return header + counts.content[ids] + c.fim * FIM_CONTROL_TOKENS + 1
+
+
+def encode_texts(vocabulary, texts: Sequence[str]) -> list[list[int]]:
+  """preprocessors.encode_marked of `texts`: the long ones in one batch call (parallel in the
+  Rust tokenizer), the short ones one by one."""
+  out: list = [None] * len(texts)
+  large = [i for i, t in enumerate(texts) if len(t) > _SMALL_TEXT]
+  if large:
+    for i, t in zip(large, piece_tokens.tokenize_contents(vocabulary, [texts[i] for i in large],
+                                                          sync=False)):
+      out[i] = t.ids.tolist()
+  tokenizer = vocabulary.tokenizer
+  for i, t in enumerate(texts):
+    if out[i] is None:
+      out[i] = [x for part in t.split(TEXT_MARK)
+                for x in tokenizer.encode(part, add_special_tokens=False).ids]
+  return out
 
 
 @dataclasses.dataclass
@@ -194,7 +215,7 @@ def encode(documents: Sequence, doc_ids: Sequence[int], key: int, rates: Rates, 
       fields = [add(f) for f, keep in zip(_fields(doc), c.fields[i]) if keep]
       slots.append((fields, known.ids if known is not None
                     else add(mark_special_text(doc.content))))
-  ids = encode_marked(vocabulary, texts)
+  ids = encode_texts(vocabulary, texts)
   out = []
   for i, slot in enumerate(slots):
     if c.fim[i]:

@@ -89,11 +89,15 @@ class TaskStream:
     """The key of the epoch's metadata and FIM choices (they repeat every CHOICE_PERIOD)."""
     return index_shuffle.derive_key(self.key, "choices", epoch % CHOICE_PERIOD)
 
+  def fim_mask(self, epoch: int, docs: np.ndarray) -> np.ndarray:
+    """bool [len(docs)]: which of `docs` are FIM examples in `epoch`."""
+    return keyed_preprocessing.Choices.of(self.choice_key(epoch), docs, self.rates).fim
+
   def lengths(self, epoch: int, docs: np.ndarray) -> np.ndarray:
     """Exact tokens of documents `docs` in `epoch` (counting them first if needed)."""
     prepared = (functools.partial(self.read_ahead[0].take, self.read_ahead[1])
                 if self.read_ahead else None)
-    self.counts.ensure(docs, prepared)
+    self.counts.ensure(docs, prepared, fim=functools.partial(self.fim_mask, epoch))
     return keyed_preprocessing.planned_lengths(docs, self.choice_key(epoch), self.rates,
                                                self.counts)
 

@@ -67,6 +67,7 @@ class ContentReadAhead:
     self._sources = [DocumentSource(t.source.index, cached_chunks=t.source.cached_chunks)
                      for t in tasks]
     self._vocabularies = [t.vocabulary for t in tasks]
+    self._streams = [t.stream for t in tasks]  # only their pure fim_mask is called here
     self._windows: dict[int, _Window] = {}
     self._ready: dict[tuple[int, int], Prepared] = {}
     self._in_flight: set[tuple[int, int]] = set()
@@ -105,8 +106,8 @@ class ContentReadAhead:
       self._cond.notify_all()
     self._thread.join()
 
-  def _next_work(self) -> list[tuple[int, int]]:
-    """(task, doc) pairs to tokenize next, the furthest-behind tasks first (lock held)."""
+  def _next_work(self) -> list[tuple[int, int, int]]:
+    """(task, doc, epoch) to tokenize next, the furthest-behind tasks first (lock held)."""
     work = []
     behind = sorted(self._windows.items(), key=lambda kv: (kv[1].stop - kv[1].cursor) /
                     self._ahead[kv[0]], reverse=True)
@@ -114,12 +115,12 @@ class ContentReadAhead:
       take = min(w.stop - w.cursor, _BATCH_DOCS - len(work))
       if take <= 0:
         continue
-      work += [(task, int(d)) for d in w.order[w.cursor:w.cursor + take]]
+      work += [(task, int(d), w.epoch) for d in w.order[w.cursor:w.cursor + take]]
       w.cursor += take
       if len(work) >= _BATCH_DOCS:
         break
-    work = [k for k in work if k not in self._ready]
-    self._in_flight.update(work)
+    work = [k for k in work if k[:2] not in self._ready]
+    self._in_flight.update(k[:2] for k in work)
     # Bounded memory: what the plan went past without taking is dropped.
     while len(self._ready) > 2 * _AHEAD_DOCS + len(self._windows) * _MIN_AHEAD:
       self._ready.pop(next(iter(self._ready)))
@@ -142,19 +143,21 @@ class ContentReadAhead:
           self._stopped = True
       with self._cond:
         self._ready.update(prepared)
-        self._in_flight.difference_update(work)
+        self._in_flight.difference_update(k[:2] for k in work)
         self._cond.notify_all()
 
-  def _prepare(self, work: list[tuple[int, int]]) -> dict[tuple[int, int], Prepared]:
+  def _prepare(self, work: list[tuple[int, int, int]]) -> dict[tuple[int, int], Prepared]:
+    """(task, doc, epoch) → Prepared; sync points only for the epoch's FIM documents."""
     by_vocabulary = collections.defaultdict(list)
-    for task, doc in work:
-      by_vocabulary[id(self._vocabularies[task])].append((task, doc))
+    for task, doc, epoch in work:
+      by_vocabulary[id(self._vocabularies[task])].append((task, doc, epoch))
     out = {}
     for keys in by_vocabulary.values():
-      documents = [self._sources[t].read([d])[0] for t, d in keys]
+      documents = [self._sources[t].read([d])[0] for t, d, _ in keys]
+      sync = [bool(self._streams[t].fim_mask(e, np.array([d]))[0]) for t, d, e in keys]
       content, (repo, path, stars) = keyed_preprocessing.count_tokens(
-          documents, self._vocabularies[keys[0][0]])
-      for i, key in enumerate(keys):
-        out[key] = Prepared(documents[i], content[i], int(repo[i]), int(path[i]),
-                            int(stars[i]))
+          documents, self._vocabularies[keys[0][0]], sync)
+      for i, (t, d, _) in enumerate(keys):
+        out[(t, d)] = Prepared(documents[i], content[i], int(repo[i]), int(path[i]),
+                               int(stars[i]))
     return out

@@ -84,14 +84,16 @@ class TokenCounts:
   def complete(self) -> bool:
     return self.known == len(self.index)
 
-  def ensure(self, doc_ids: Sequence[int] | np.ndarray, prepared=None, keep: bool = True
-             ) -> None:
+  def ensure(self, doc_ids: Sequence[int] | np.ndarray, prepared=None, keep: bool = True,
+             fim=None) -> None:
     """Counts the documents among `doc_ids` not counted yet (reading and tokenizing them).
 
     Args:
       prepared: optional function (doc ids) → {doc: read_ahead.Prepared} of those already
         read and tokenized (by a read-ahead thread); the rest are tokenized here.
       keep: keep the documents and their content ids for packing (`recent`).
+      fim: optional function (doc ids) → bool mask of those packed as FIM (their kept ids get
+        sync points, piece_tokens); None: all when `keep`.
     """
     ids = np.asarray(doc_ids, np.int64)
     missing = np.unique(ids[self.content[ids] < 0])
@@ -101,8 +103,9 @@ class TokenCounts:
     rest = [d for d in missing.tolist() if d not in ready]
     if rest:
       documents = self.source.read(rest)
+      sync = fim(np.asarray(rest)) if (keep and fim is not None) else keep
       content, (repo, path, stars) = keyed_preprocessing.count_tokens(documents,
-                                                                       self.vocabulary)
+                                                                       self.vocabulary, sync)
       for i, d in enumerate(rest):
         self._count(d, documents[i], content[i], repo[i], path[i], stars[i], keep)
     for d, p in ready.items():

@@ -28,6 +28,8 @@ def test_pieces_from_the_whole_are_the_pieces_tokenized(local_env):
   texts = [t for t in documents + TRICKY if TEXT_MARK not in t]
   whole = piece_tokens.tokenize_contents(vocabulary, texts)
   assert sum(len(w.sync_chars) for w in whole) > 100  # the derivation is actually exercised
+  plain = piece_tokens.tokenize_contents(vocabulary, texts, sync=False)  # the faster call
+  assert all(np.array_equal(a.ids, b.ids) and not len(b.sync_chars) for a, b in zip(whole, plain))
   rng = random.Random(0)
   derived = direct = 0
   for text, tokenized in zip(texts, whole):
