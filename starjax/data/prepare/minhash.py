@@ -126,7 +126,7 @@ def _offset_permute(hashes: np.ndarray, a: np.ndarray, b_offset: np.ndarray, x: 
   (lo' = lo + _OFFSET - 2^61 and the new hi are both small). So every entry that may be wrong,
   and every exact one that wrapped past 2^32 under the offset, is below 2 * _OFFSET: a
   minimum at or above that is exact (`_segment_minima` takes _OFFSET off), and one below it
-  sends its document to the exact path (about one document in three hundred).
+  sends its document to the exact path (a document of 3,000 shingles: about one in 350).
   """
   np.multiply(hashes, a, out=x)  # wraps mod 2^64, as datasketch's does
   np.add(x, b_offset, out=x)
