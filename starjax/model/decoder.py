@@ -151,7 +151,7 @@ class Decoder(nnx.Module):
     return self.head(hidden), cache
 
   def head(self, hidden: jax.Array) -> jax.Array:
-    """float32 logits [..., vocab] of final hidden states [..., embed] (after ln_f)."""
+    """float32 logits [b, t, vocab] of final hidden states [b, t, embed] (after ln_f)."""
     return self._logits(hidden)
 
   def decode_hidden(self, tokens: jax.Array, positions: jax.Array, cache: KVCache,

@@ -14,8 +14,8 @@ then overwritten by the tokens generated after it), so each bucket compiles once
 may start after tokens already in the slot (`start`): that is prefix reuse, the next keystroke
 prefilling only what it adds. Everything is fixed-shape: after warm-up nothing recompiles.
 Prompt log-probabilities (OpenAI `echo` + `logprobs`, TGI `decoder_input_details`) come from
-the prefill's own logits, computed under a runtime flag (lax.cond), so asking for them neither
-recompiles nor costs the requests that do not.
+the prefill's own logits, in a variant of each bucket's prefill compiled at warm-up: asking for
+them never recompiles, and the other requests run the LM head on their last token only.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Engine:
                      or self.buckets[:1])
     self.vocab = self.config.vocab_size
     self._init = jax.jit(self._init_fn)
-    self._prefill = jax.jit(self._prefill_fn)
+    self._prefill = jax.jit(self._prefill_fn, static_argnames=("prompt_logprobs",))
     self._extract = jax.jit(self._extract_fn)
     self._insert = jax.jit(self._insert_fn, donate_argnames=("state",))
     self._generate = jax.jit(self._generate_fn, donate_argnames=("state",))
@@ -134,7 +134,7 @@ class Engine:
       if row is None:
         row = self._empty_row()
       return self._prefill(self.tokens.params, row, padded, np.int32(start), np.int32(n),
-                           sampling, presence[None], np.bool_(prompt_logprobs))
+                           sampling, presence[None], prompt_logprobs=bool(prompt_logprobs))
 
   def extract(self, state: EngineState, slot: int) -> KVCache:
     """The one-slot cache of `slot` (to prefill after its cached prefix)."""
@@ -154,14 +154,16 @@ class Engine:
       return self._generate(self.tokens.params, state, active)
 
   def warm_up(self) -> None:
-    """Compiles everything serving runs: each bucket's prefill (fresh and after a cached
-    prefix), extract, insert and the decode step. Afterwards no request compiles anything."""
+    """Compiles everything serving runs: each bucket's prefill (fresh, after a cached prefix,
+    and scoring the prompt), extract, insert and the decode step. Afterwards no request
+    compiles anything."""
     state = self.init()
     sampling = sampling_arrays(0.0, 0, 1.0, 1.0, 0)
     presence = np.zeros(self.vocab, bool)
     active = np.zeros(self.slots, bool)
     active[0] = True
     for bucket in self.buckets:
+      self.prefill(None, [0] * bucket, 0, sampling, presence, prompt_logprobs=True)
       row, first, _ = self.prefill(None, [0] * bucket, 0, sampling, presence)
       state = self.insert(state, row, first, 0, min(bucket, self.cache_len - 1), sampling,
                           presence)
@@ -204,10 +206,14 @@ class Engine:
     hidden, row = model.decode_hidden(tokens, positions, row, start, layers, segment_ids=real)
     # Only the last real token's logits are sampled from: the LM head runs on that one unless
     # the prompt is scored (a fifth of a prefill's work on the bench model).
-    last = model.head(jax.lax.dynamic_index_in_dim(hidden[0], length - 1, keepdims=True))
+    if prompt_logprobs:
+      logits = model.head(hidden)[0]
+      last = jax.lax.dynamic_slice_in_dim(logits, length - 1, 1)
+      scores = _score_prompt(logits, tokens[0])
+    else:
+      last = model.head(jax.lax.dynamic_slice_in_dim(hidden, length - 1, 1, axis=1))[0]
+      scores = _no_scores(tokens[0])
     one = _one_slot(sampling)
-    scores = jax.lax.cond(prompt_logprobs, lambda h, t: _score_prompt(model.head(h), t),
-                          _no_scores, hidden[0], tokens[0])
     return row, sample_slots(last, one, jnp.zeros(1, jnp.int32), presence), scores
 
   def _extract_fn(self, state: EngineState, slot) -> KVCache:
@@ -253,9 +259,8 @@ def _score_prompt(logits, tokens) -> PromptScores:
                       top_logprobs=pad(top_logprobs))
 
 
-def _no_scores(hidden, tokens) -> PromptScores:
+def _no_scores(tokens) -> PromptScores:
   t = tokens.shape[0]
-  del hidden
   return PromptScores(logprob=jnp.zeros(t, jnp.float32),
                       top_ids=jnp.zeros((t, TOP_LOGPROBS), jnp.int32),
                       top_logprobs=jnp.zeros((t, TOP_LOGPROBS), jnp.float32))
