@@ -40,7 +40,10 @@ class GenerationSettings:
   top_p: float = 0.95
   max_length: int = 512
   prompted: bool = False
-  batch_size: int = 16
+  # All n = 50 samples of a problem in one batch: a decode step reads the weights once for
+  # every row; on the bench model 50-row batches made 1.6x the samples per CPU-second of
+  # 16-row ones (BENCHMARKS.md, evaluation generation).
+  batch_size: int = 50
   seed: int = 0
   spm: bool = False  # FIM benchmarks: suffix-prefix-middle order instead of prefix-suffix-middle
 
@@ -114,10 +117,7 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
       longest = max(len(ids) for _, ids in batch)
       budget = (min(benchmark.language.max_new_tokens, context - longest) if fim
                 else min(settings.max_length, context) - longest)
-      sampling = SamplingConfig(
-          temperature=settings.temperature, top_p=settings.top_p if settings.temperature else 1.0,
-          max_new_tokens=budget, stop=benchmark.language.stop_tokens,  # cut by the Generator
-          seed=settings.seed + start)
+      sampling = batch_sampling(settings, budget, benchmark.language.stop_tokens, start)
       completions = generator.complete_ids([ids for _, ids in batch], sampling)
       for (task_id, _), completion in zip(batch, completions):
         problem = benchmark.problems[task_id]
@@ -137,6 +137,16 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
     logging.info("%s: %d samples in %.1f s (%.2f samples/s)", benchmark.name, len(work), seconds,
                  speed["samples_per_second"])
   return out_path
+
+
+def batch_sampling(settings: GenerationSettings, max_new_tokens: int, stop: Sequence[str],
+                   start: int) -> SamplingConfig:
+  """How the batch that starts at item `start` of the work list is sampled: the settings'
+  temperature and top-p (top-p only when sampling), seeded with the settings' seed + start."""
+  return SamplingConfig(
+      temperature=settings.temperature, top_p=settings.top_p if settings.temperature else 1.0,
+      max_new_tokens=max_new_tokens, stop=tuple(stop),  # cut by the Generator
+      seed=settings.seed + start)
 
 
 def problem_batches(work: list, batch_size: int) -> list[tuple[int, list]]:
