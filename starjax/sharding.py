@@ -278,6 +278,13 @@ def active_sequence_axes():
   return (mesh, axes, degree) if degree > 1 else None
 
 
+def partitioned() -> bool:
+  """Whether the function being traced is split over several devices (an activation_sharding()
+  over a mesh of more than one device is active)."""
+  context = getattr(_CONTEXT, "value", None)
+  return context is not None and math.prod(context[2].values()) > 1
+
+
 def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:
   """with_sharding_constraint by logical names, under an active activation_sharding()."""
   context = getattr(_CONTEXT, "value", None)
