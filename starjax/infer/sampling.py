@@ -129,11 +129,16 @@ def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array, *, use_
     return _keep(logits, _full_thresholds(logits, log_norm, top_k, top_p, **flags))
   candidates, _ = _top_candidates(logits)
   threshold, decided = _thresholds(candidates, log_norm, top_k, top_p, **flags)
-  threshold = jax.lax.cond(
+  return _keep(logits, _settled(logits, log_norm, threshold, decided, top_k, top_p, **flags))
+
+
+def _settled(logits, log_norm, threshold, decided, top_k, top_p, **flags):
+  """Each row's threshold: the candidates' where they decided it, else the fully sorted
+  row's (the sort runs only when some row needs it)."""
+  return jax.lax.cond(
       jnp.all(decided), lambda: threshold,
       lambda: jnp.where(decided, threshold,
                         _full_thresholds(logits, log_norm, top_k, top_p, **flags)))
-  return _keep(logits, threshold)
 
 
 def _gumbel(keys: jax.Array, shape) -> jax.Array:
@@ -178,10 +183,7 @@ def draw_filtered(scaled: jax.Array, keys: jax.Array, top_k: jax.Array, top_p: j
   fast = jnp.take_along_axis(ids, jnp.argmax(noisy, axis=-1)[:, None], axis=-1)[:, 0]
 
   def over_vocabulary():
-    full = jax.lax.cond(
-        jnp.all(decided), lambda: threshold,
-        lambda: jnp.where(decided, threshold,
-                          _full_thresholds(scaled, log_norm, top_k, top_p, **flags)))
+    full = _settled(scaled, log_norm, threshold, decided, top_k, top_p, **flags)
     return _categorical(keys, _keep(scaled, full))
 
   drawn = jax.lax.cond(jnp.all(inside | ~used), lambda: jnp.zeros_like(fast), over_vocabulary)
