@@ -1,9 +1,11 @@
 """The slot engine: continuous batching as pure jitted functions over the model's KV cache.
 
     state = engine.init()                                  # N empty slots, one KVCache [N, S]
+    state, first = engine.prefill_slots(state, pieces)     # k prompts of one bucket, in place
+    state, sampled = engine.generate(state, active)        # one token for every slot
+    # one prompt through a one-slot row, scoring it (and the row API serve_step.py times)
     row, first, scores = engine.prefill(row, tokens, start, sampling, presence)  # a bucket
     state = engine.insert(state, row, first, slot, sampling)            # into a free slot
-    state, sampled = engine.generate(state, active)        # one token for every slot
 
 The cache is the model's own `KVCache` (per-layer [slots, cache_len, kv_heads, head_dim],
 logical axes CACHE_AXES, sharded by the mesh's rules). A slot's sequence starts at cache
@@ -13,6 +15,12 @@ Prompts are right-padded to a length bucket (padding has segment id 0 and is nev
 then overwritten by the tokens generated after it), so each bucket compiles once. A prefill
 may start after tokens already in the slot (`start`): that is prefix reuse, the next keystroke
 prefilling only what it adds. Everything is fixed-shape: after warm-up nothing recompiles.
+
+Waiting prompts are prefilled several at once (`prefill_slots`: k rows of one bucket, k from a
+fixed set). A prefill's cost on the bench model is mostly one pass over the weights (a
+16-token prefill costs about what a 16-slot decode step does), so k prompts in one call pay it
+once; the call reads each row's prefix from its source slot and writes the result straight
+into its target slot of the donated state (no one-slot row copies, no separate insert).
 Prompt log-probabilities (OpenAI `echo` + `logprobs`, TGI `decoder_input_details`) come from
 the prefill's own logits, in a variant of each bucket's prefill compiled at warm-up: asking for
 them never recompiles, and the other requests run the LM head on their last token only.
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +41,23 @@ from starjax.model import KVCache
 from starjax.serve.sampling import TOP_LOGPROBS, Sampled, SlotSampling, sample_slots
 
 DEFAULT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+# Prompts one prefill call takes (each k compiles once per bucket; a group of waiting prompts
+# is split into these, largest first, so nothing is padded with empty rows).
+PREFILL_BATCHES = (1, 2, 4, 8)
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+  """One prompt's prefill in a batched call: `tokens` written at cache positions start.. of
+  `slot`, after the first `start` tokens cached in `source` (the slot itself, another slot
+  whose prefix it reuses, or any slot when start is 0). sampling: host scalars
+  (`sampling_arrays`); presence: bool [vocab], the prompt's tokens."""
+  slot: int
+  source: int
+  tokens: tuple
+  start: int
+  sampling: SlotSampling
+  presence: np.ndarray
 
 
 @jax.tree_util.register_dataclass
@@ -73,10 +99,13 @@ class Engine:
   cache_len itself is always one). chunk: the most tokens one prefill takes (rounded down to a
   bucket; default cache_len): a longer prompt is prefilled in pieces (`pieces`), so that it
   pays for its own length plus less than one bucket's padding, not for the next bucket up.
+  batches: how many prompts one prefill call may take (each ≤ slots), and prefill_tokens the
+  most tokens such a call holds (k × bucket; one prompt always fits).
   """
 
   def __init__(self, tokens: TokenGenerator, *, slots: int = 8, cache_len: int | None = None,
-               buckets=DEFAULT_BUCKETS, chunk: int | None = None):
+               buckets=DEFAULT_BUCKETS, chunk: int | None = None, batches=PREFILL_BATCHES,
+               prefill_tokens: int = 1024):
     self.tokens = tokens
     self.config = tokens.config
     self.slots = slots
@@ -85,7 +114,10 @@ class Engine:
     self.chunk = max([b for b in self.buckets if b <= (chunk or self.cache_len)]
                      or self.buckets[:1])
     self.vocab = self.config.vocab_size
+    self.batches = tuple(sorted({k for k in batches if 1 <= k <= slots} | {1}))
+    self.prefill_tokens = prefill_tokens
     self._init = jax.jit(self._init_fn)
+    self._prefill_slots = jax.jit(self._prefill_slots_fn, donate_argnames=("state",))
     self._prefill = jax.jit(self._prefill_fn, static_argnames=("prompt_logprobs",))
     self._extract = jax.jit(self._extract_fn)
     self._insert = jax.jit(self._insert_fn, donate_argnames=("state",))
@@ -111,9 +143,48 @@ class Engine:
       return None
     return pieces + [(start, end)]
 
+  def batch_sizes(self, bucket: int) -> tuple[int, ...]:
+    """The prompt counts one prefill call of `bucket` takes (compiled at warm-up)."""
+    return tuple(k for k in self.batches if k == 1 or k * bucket <= self.prefill_tokens)
+
+  def split(self, count: int, bucket: int) -> list[int]:
+    """`count` prompts of one bucket as the fewest calls of compiled sizes, largest first."""
+    sizes, calls = self.batch_sizes(bucket), []
+    while count:
+      calls.append(max(k for k in sizes if k <= count))
+      count -= calls[-1]
+    return calls
+
   def init(self) -> EngineState:
     with self.context():
       return self._init()
+
+  def prefill_slots(self, state: EngineState, pieces: Sequence[Piece]
+                    ) -> tuple[EngineState, Sampled]:
+    """Prefills the pieces (all of one bucket, as many as a compiled size) in one call, each
+    into its slot of `state` (donated), which is then about to feed the piece's sampled first
+    token at cache index start + len(tokens). The slots must differ, and no piece's source
+    may be another's slot. Returns the new state and the first tokens, Sampled [k]."""
+    k = len(pieces)
+    bucket = self.bucket(max(len(p.tokens) for p in pieces))
+    if k not in self.batch_sizes(bucket):
+      raise ValueError(f"{k} prefills of bucket {bucket}: compiled sizes are "
+                       f"{self.batch_sizes(bucket)}")
+    tokens = np.zeros((k, bucket), np.int32)
+    for i, p in enumerate(pieces):
+      tokens[i, :len(p.tokens)] = p.tokens
+      if p.start + bucket > self.cache_len:
+        raise ValueError(f"prefill of {len(p.tokens)} tokens at {p.start} does not fit "
+                         f"cache_len {self.cache_len}")
+    column = lambda f: np.array([f(p) for p in pieces])  # noqa: E731
+    sampling = jax.tree.map(lambda *xs: np.stack(xs), *[p.sampling for p in pieces])
+    with self.context():
+      return self._prefill_slots(
+          self.tokens.params, state, column(lambda p: p.slot).astype(np.int32),
+          column(lambda p: p.source).astype(np.int32), tokens,
+          column(lambda p: p.start).astype(np.int32),
+          column(lambda p: len(p.tokens)).astype(np.int32), sampling,
+          np.stack([p.presence for p in pieces]))
 
   def prefill(self, row: KVCache | None, tokens, start: int, sampling: SlotSampling,
               presence: np.ndarray, prompt_logprobs: bool = False):
@@ -154,23 +225,23 @@ class Engine:
       return self._generate(self.tokens.params, state, active)
 
   def warm_up(self) -> None:
-    """Compiles everything serving runs: each bucket's prefill (fresh, after a cached prefix,
-    and scoring the prompt), extract, insert and the decode step. Afterwards no request
-    compiles anything."""
+    """Compiles everything serving runs: each bucket's batched prefill at each compiled size,
+    its scoring prefill (one fresh row) with insert, and the decode step. Afterwards no
+    request compiles anything."""
     state = self.init()
     sampling = sampling_arrays(0.0, 0, 1.0, 1.0, 0)
     presence = np.zeros(self.vocab, bool)
     active = np.zeros(self.slots, bool)
     active[0] = True
     for bucket in self.buckets:
-      self.prefill(None, [0] * bucket, 0, sampling, presence, prompt_logprobs=True)
-      row, first, _ = self.prefill(None, [0] * bucket, 0, sampling, presence)
+      row, first, _ = self.prefill(None, [0] * bucket, 0, sampling, presence,
+                                   prompt_logprobs=True)
       state = self.insert(state, row, first, 0, min(bucket, self.cache_len - 1), sampling,
                           presence)
-      if 1 + bucket <= self.cache_len:
-        row, first, _ = self.prefill(self.extract(state, 0), [0] * bucket, 1, sampling,
-                                     presence)
-        state = self.insert(state, row, first, 0, 1 + bucket, sampling, presence)
+      for k in self.batch_sizes(bucket):
+        pieces = [Piece(slot=i, source=i, tokens=(0,) * bucket, start=0, sampling=sampling,
+                        presence=presence) for i in range(k)]
+        state, first = self.prefill_slots(state, pieces)
       state, sampled = self.generate(state, active)
     jax.block_until_ready(sampled)
 
@@ -215,6 +286,30 @@ class Engine:
       scores = _no_scores(tokens[0])
     one = _one_slot(sampling)
     return row, sample_slots(last, one, jnp.zeros(1, jnp.int32), presence), scores
+
+  def _prefill_slots_fn(self, params, state: EngineState, slots, sources, tokens, starts,
+                        lengths, sampling, presence) -> tuple[EngineState, Sampled]:
+    k, t = tokens.shape
+    model, layers = self.tokens._model(params)  # pylint: disable=protected-access
+    # Each row starts from its source slot's cache, keeping only its first `start` tokens.
+    rows = jax.tree.map(lambda a: a[sources], state.cache)
+    kept = jnp.arange(self.cache_len)[None] < starts[:, None]
+    rows = dataclasses.replace(rows, segment_ids=jnp.where(kept, rows.segment_ids, 0))
+    real = (jnp.arange(t)[None] < lengths[:, None]).astype(jnp.int32)
+    positions = starts[:, None] + jnp.arange(t, dtype=jnp.int32)[None]
+    hidden, rows = model.decode_hidden(tokens, positions, rows, starts, layers, segment_ids=real)
+    # The LM head on each row's last real token only (it keeps the [b, t, embed] rank).
+    last = jnp.take_along_axis(hidden, (lengths - 1)[:, None, None], axis=1)
+    logits = model.head(last)[:, 0]
+    sampling = dataclasses.replace(sampling, key=jax.vmap(jax.random.key)(sampling.key))
+    first = sample_slots(logits, sampling, jnp.zeros(k, jnp.int32), presence)
+    presence = presence.at[jnp.arange(k), first.token].set(True)
+    put = lambda a, r: a.at[slots].set(r.astype(a.dtype))  # noqa: E731
+    return EngineState(
+        cache=jax.tree.map(put, state.cache, rows), token=put(state.token, first.token),
+        index=put(state.index, starts + lengths), steps=put(state.steps, jnp.ones(k, jnp.int32)),
+        presence=put(state.presence, presence),
+        sampling=jax.tree.map(put, state.sampling, sampling)), first
 
   def _extract_fn(self, state: EngineState, slot) -> KVCache:
     take = lambda a: jax.lax.dynamic_slice_in_dim(a, slot, 1, axis=0)  # noqa: E731

@@ -1,15 +1,16 @@
 """The engine's thread: a queue of requests, N slots, one decode step at a time.
 
-    submit(Request) ─ queue ─ admit into a free slot (prefill its bucket, or only the tokens it
-    adds to the longest prefix cached in any slot) ─ step all slots ─ per slot: detokenise,
-    stop checks, stream ─ finish: the slot is free at once, its KV cache kept for the next prefix
+    submit(Request) ─ queue ─ admit the waiting requests into free slots (each prefills its
+    bucket, or only the tokens it adds to the longest prefix cached in any slot; prompts of
+    one bucket together, admission.py) ─ step all slots ─ per slot: detokenise, stop checks,
+    stream ─ finish: the slot is free at once, its KV cache kept for the next prefix
 
 Requests talk back through `request.emit(event)` (called on this thread; the HTTP layer hands
 events over to its event loop). Cancellation (a client that went away) and deadlines are
 checked before every admission and every step, so a cancelled request's slot is free within
 one decode step.
 
-Prefix reuse copies the matching slot's cache row (`Engine.extract`) and prefills after it, so
+Prefix reuse reads the matching slot's cache row and prefills after it into the new slot, so
 the source may be a free slot (a finished or cancelled request, until its slot is reused) or
 one still generating: an editor's next keystroke usually arrives before the server has noticed
 that the previous request's client went away, and it reuses that request's prompt all the same.
@@ -24,8 +25,10 @@ import threading
 import time
 from typing import Callable, Sequence
 
+import jax
 import numpy as np
 
+from starjax.serve.admission import Admission, plan_admission, prefill_calls
 from starjax.serve.engine import Engine, sampling_arrays
 from starjax.serve.metrics import Metrics
 from starjax.serve.text import IncrementalDetokenizer, StopMatcher
@@ -123,13 +126,16 @@ class Scheduler:
   """Continuous batching over an Engine on a thread of its own."""
 
   def __init__(self, engine: Engine, *, decode: Callable[[Sequence[int]], str], eos_id: int,
-               metrics: Metrics | None = None, max_prefills_per_step: int = 4,
-               min_reuse: int = 1):
+               metrics: Metrics | None = None, max_prefills_per_step: int | None = None,
+               max_prefill_tokens: int = 4096, min_reuse: int = 1):
     self.engine = engine
     self.decode = decode
     self.eos_id = eos_id
     self.metrics = metrics or Metrics()
-    self.max_prefills_per_step = max_prefills_per_step
+    # Requests admitted (and prefilled together) between two decode steps: by default as many
+    # as there are slots, so a burst is prefilled in the fewest calls before the next step.
+    self.max_prefills_per_step = max_prefills_per_step or engine.slots
+    self.max_prefill_tokens = max_prefill_tokens
     self.min_reuse = min_reuse
     self.slots: list[_Active | None] = [None] * engine.slots
     self.cached: list[list[int]] = [[] for _ in range(engine.slots)]  # KV-valid tokens
@@ -208,18 +214,32 @@ class Scheduler:
     self.state = self.engine.init()
 
   def _admit(self) -> None:
+    """Takes waiting requests into free slots, up to max_prefills_per_step of them and
+    max_prefill_tokens of prefill, and prefills them together (admission.prefill_calls)."""
     self._release_ended()
-    admitted = 0
-    while admitted < self.max_prefills_per_step:
+    taken: list[Admission] = []
+    tokens = 0
+    while len(taken) < self.max_prefills_per_step:
       with self._wake:
         if not self._queue:
-          return
-        free = [i for i, s in enumerate(self.slots) if s is None]
+          break
+        targets = {a.plan.slot for a in taken}
+        free = [i for i, s in enumerate(self.slots) if s is None and i not in targets]
         request = self._queue[0]
         # Decided (and counted) while the request is still visible to busy().
         ended = CANCELLED if request.cancelled else TIME if self._expired(request) else None
-        if ended is None and not free:
-          return
+        if ended is None:
+          if not free:
+            break
+          plan = plan_admission(self.engine, self.cached, request.prompt_ids, free,
+                                self.last_used, self.min_reuse,
+                                reuse=not request.params.prompt_logprobs)
+          cost = sum(end - begin for begin, end in plan.pieces)
+          # A prompt continuing one prefilled in this round waits for the next (its prefix is
+          # not in the cache yet); so does one past the round's token budget.
+          if taken and (plan.source in targets or tokens + cost > self.max_prefill_tokens):
+            break
+          tokens += cost
         self._queue.popleft()
         if ended == CANCELLED:
           self.metrics.inc("starjax_requests_cancelled_total")
@@ -229,12 +249,77 @@ class Scheduler:
       if ended is not None:
         request.emit(self._finish_event_unstarted(request, ended))
         continue
-      try:
-        self._prefill(request, free)
-      finally:
-        with self._wake:
-          self._admitting -= 1
-      admitted += 1
+      taken.append(self._admission(request, plan))
+    if taken:
+      self._prefill(taken)
+
+  def _admission(self, request: Request, plan) -> Admission:
+    p = request.params
+    presence = np.zeros(self.engine.vocab, bool)
+    presence[np.asarray(request.prompt_ids, np.int64)] = True
+    sampling = sampling_arrays(p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.seed)
+    # The slot's cache is the prompt's from now on (a later request of the round sees it).
+    self.cached[plan.slot] = list(request.prompt_ids)
+    return Admission(request=request, prompt=request.prompt_ids, plan=plan, sampling=sampling,
+                     presence=presence)
+
+  def _prefill(self, taken: list[Admission]) -> None:
+    """Prefills a round's admissions and starts each request as its last piece is done. A
+    request whose prompt is scored is prefilled alone (its scores come from a variant of the
+    one-slot prefill), the others in batched calls."""
+    started = set()
+    try:
+      now = time.monotonic()
+      for a in taken:
+        self.metrics.observe("tgi_request_queue_duration", now - a.request.arrival)
+      for a in taken:
+        if a.request.params.prompt_logprobs:
+          row, first, scores = self.engine.prefill(None, a.prompt, 0, a.sampling, a.presence,
+                                                   prompt_logprobs=True)
+          self.state = self.engine.insert(self.state, row, first, a.plan.slot, len(a.prompt),
+                                          a.sampling, a.presence)
+          self._start(a, now, jax.device_get(first), 0, scores, started)
+      for call in prefill_calls(self.engine, [a for a in taken if a not in started]):
+        self.state, first = self.engine.prefill_slots(self.state, [p for _, p, _ in call])
+        first = jax.device_get(first)  # the first tokens of the requests this call ends
+        for i, (a, _, last) in enumerate(call):
+          if last:
+            self._start(a, now, first, i, None, started)
+    except Exception as e:
+      for a in taken:
+        if a not in started:
+          a.request.emit(ErrorEvent(f"engine failure: {e}"))
+      raise
+    finally:
+      with self._wake:
+        self._admitting -= len(taken) - len(started)
+
+  def _start(self, a: Admission, admitted: float, first, row: int, scores, started: set) -> None:
+    """The request of `a` generating in its slot (added to `started`), its first token (row
+    `row` of `first`) recorded and streamed."""
+    p, prompt, start = a.request.params, a.prompt, a.plan.start
+    self.metrics.inc("starjax_prefill_tokens_total", len(prompt) - start)
+    self.metrics.inc("starjax_cached_tokens_total", start)
+    self.metrics.observe("tgi_request_input_length", len(prompt))
+    stops = list(p.stop) + (["\n"] if p.single_line else [])
+    active = _Active(request=a.request, detok=IncrementalDetokenizer(self.decode),
+                     stops=StopMatcher(stops), prompt_tokens=len(prompt), tokens_cached=start,
+                     admitted=admitted)
+    if scores is not None:
+      n = len(prompt)
+      logprobs = np.asarray(scores.logprob)[:n].tolist()
+      top_ids, top_lp = np.asarray(scores.top_ids)[:n], np.asarray(scores.top_logprobs)[:n]
+      active.prompt_logprobs = [None] + logprobs[1:]
+      active.prompt_top = [[]] + [[(int(t), float(v)) for t, v in zip(ids, lps)]
+                                  for ids, lps in zip(top_ids[1:], top_lp[1:])]
+    slot = a.plan.slot
+    self.slots[slot] = active
+    with self._wake:
+      self._admitting -= 1
+      started.add(a)
+    self._update_gauges()
+    self._on_token(slot, int(first.token[row]), float(first.logprob[row]), first.top_ids[row],
+                   first.top_logprobs[row])
 
   def _expired(self, request: Request) -> bool:
     t = request.params.timeout_s
@@ -244,71 +329,6 @@ class Scheduler:
     return FinishEvent(text="", token_ids=[], logprobs=[], finish_reason=reason,
                        prompt_tokens=len(request.prompt_ids), tokens_cached=0,
                        duration_s=time.monotonic() - request.arrival)
-
-  def _choose_slot(self, prompt: list[int], free: list[int]) -> tuple[int, int, int]:
-    """(slot, source, start): the slot to generate in, and the slot whose cached tokens share
-    the longest prefix with the prompt (at least min_reuse tokens; free or busy) with that
-    prefix's length, the first `start` tokens not prefilled again. The source itself when it is
-    free, else the least recently used free slot; (lru, lru, 0) when nothing is reused."""
-    lru = min(free, key=lambda i: self.last_used[i])
-    best, best_len = None, 0
-    for i, cached in enumerate(self.cached):
-      n = min(len(cached), len(prompt) - 1)  # at least one token is prefilled (its logits)
-      common = 0
-      while common < n and cached[common] == prompt[common]:
-        common += 1
-      # On a tie a free source wins: its row is copied into itself, no other cache is lost.
-      if common > best_len or (common == best_len and best is not None and i in free
-                               and best not in free):
-        best, best_len = i, common
-    if best is not None and best_len >= self.min_reuse:
-      start = best_len
-      if self.engine.pieces(start, len(prompt)) is not None:
-        return (best if best in free else lru), best, start
-    return lru, lru, 0
-
-  def _prefill(self, request: Request, free: list[int]) -> None:
-    p = request.params
-    prompt = request.prompt_ids
-    if p.prompt_logprobs:
-      # Every prompt token is scored by the logits before it: prefill all of it, no reuse.
-      slot = source = min(free, key=lambda i: self.last_used[i])
-      start = 0
-    else:
-      slot, source, start = self._choose_slot(prompt, free)
-    sampling = sampling_arrays(p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.seed)
-    presence = np.zeros(self.engine.vocab, bool)
-    presence[np.asarray(prompt, np.int64)] = True
-    admitted = time.monotonic()
-    self.metrics.observe("tgi_request_queue_duration", admitted - request.arrival)
-    row = self.engine.extract(self.state, source) if start else None
-    # Scored prompts are prefilled whole: each token's score comes from the logits before it.
-    pieces = (None if p.prompt_logprobs else self.engine.pieces(start, len(prompt))
-              ) or [(start, len(prompt))]
-    for begin, end in pieces:
-      row, first, scores = self.engine.prefill(row, prompt[begin:end], begin, sampling,
-                                               presence, prompt_logprobs=p.prompt_logprobs)
-    self.state = self.engine.insert(self.state, row, first, slot, len(prompt), sampling,
-                                    presence)
-    self.cached[slot] = list(prompt)
-    self.metrics.inc("starjax_prefill_tokens_total", len(prompt) - start)
-    self.metrics.inc("starjax_cached_tokens_total", start)
-    self.metrics.observe("tgi_request_input_length", len(prompt))
-    stops = list(p.stop) + (["\n"] if p.single_line else [])
-    active = _Active(request=request, detok=IncrementalDetokenizer(self.decode),
-                     stops=StopMatcher(stops), prompt_tokens=len(prompt), tokens_cached=start,
-                     admitted=admitted)
-    if p.prompt_logprobs:
-      n = len(prompt)
-      logprobs = np.asarray(scores.logprob)[:n].tolist()
-      top_ids, top_lp = np.asarray(scores.top_ids)[:n], np.asarray(scores.top_logprobs)[:n]
-      active.prompt_logprobs = [None] + logprobs[1:]
-      active.prompt_top = [[]] + [[(int(t), float(v)) for t, v in zip(ids, lps)]
-                                  for ids, lps in zip(top_ids[1:], top_lp[1:])]
-    self.slots[slot] = active
-    self._update_gauges()
-    self._on_token(slot, int(np.asarray(first.token)[0]), float(np.asarray(first.logprob)[0]),
-                   np.asarray(first.top_ids)[0], np.asarray(first.top_logprobs)[0])
 
   def _update_gauges(self) -> None:
     used = sum(s is not None for s in self.slots)
