@@ -30,7 +30,10 @@ def logical_param(rngs: nnx.Rngs | None, init, shape: Sequence[int], axes: Seque
 class Linear(nnx.Module):
   """y = x · kernel + bias, contracting the last len(in_shape) dims of x.
 
-  kernel: [*in_shape, *out_shape]; bias: [*out_shape].
+  kernel: [*in_shape, *out_shape]; bias: [*out_shape]. `output_major` (a static attribute,
+  False as built and checkpointed) means the kernel given at merge time is stored
+  [*out_shape, *in_shape] instead (`output_major_kernel`): the decode loop sets it where that
+  layout makes its GEMM faster (starjax/infer/decoding.py).
   """
 
   def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int],
@@ -38,6 +41,7 @@ class Linear(nnx.Module):
                rngs: nnx.Rngs):
     self.in_rank = len(in_shape)
     self.dtype = dtype
+    self.output_major = False
     self.kernel = logical_param(rngs, jax.nn.initializers.normal(std),
                                 (*in_shape, *out_shape), axes, param_dtype)
     self.bias = (logical_param(rngs, jax.nn.initializers.zeros, tuple(out_shape),
@@ -45,10 +49,21 @@ class Linear(nnx.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.kernel[...].astype(self.dtype)
-    y = jnp.tensordot(x.astype(self.dtype), kernel, axes=self.in_rank)
+    if self.output_major:
+      r, n = self.in_rank, kernel.ndim
+      y = jax.lax.dot_general(x.astype(self.dtype), kernel,
+                              ((tuple(range(x.ndim - r, x.ndim)), tuple(range(n - r, n))),
+                               ((), ())))
+    else:
+      y = jnp.tensordot(x.astype(self.dtype), kernel, axes=self.in_rank)
     if self.bias is not None:
       y = y + self.bias[...].astype(self.dtype)
     return y
+
+
+def output_major_kernel(kernel: jax.Array, in_rank: int) -> jax.Array:
+  """A Linear kernel [*in, *out] (its in_rank leading dims are the input's) as [*out, *in]."""
+  return jnp.transpose(kernel, (*range(in_rank, kernel.ndim), *range(in_rank)))
 
 
 class LayerNorm(nnx.Module):

@@ -2,6 +2,7 @@
 pass, per-sequence stops, sampling controls, and clear errors."""
 
 import dataclasses
+import re
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from starjax.infer.decoding import TokenGenerator
+from starjax.infer.decoding import LOOP_LAYOUT_ROWS, TokenGenerator
 from starjax.infer.sampling import SamplingConfig, filter_logits
 from starjax.model import DecoderConfig, KVCache, create_decoder, unstack_layers
 
@@ -78,6 +79,44 @@ def test_batched_greedy_with_left_padding_equals_one_prompt_at_a_time(generator)
     if 0 in expected:
       expected = expected[:expected.index(0)]
     assert out.tokens == expected
+
+
+def test_a_wide_batch_decodes_the_same_with_the_loop_kernel_layout(generator):
+  """Batches of LOOP_LAYOUT_ROWS rows or more read the MLP up-projection kernel as [mlp, embed]
+  on CPU (an x·Wᵀ GEMM, checked in the compiled loop); their tokens equal the stored layout's
+  and the full forward pass's."""
+  model, gen = generator
+  assert gen.loop_layout  # one CPU device
+  rng = np.random.default_rng(3)
+  prompts = [rng.integers(1, 101, rng.integers(1, 9)).tolist() for _ in range(LOOP_LAYOUT_ROWS)]
+  stored = TokenGenerator(BASE, gen.params, eos_id=0, chunk_size=4, prompt_bucket=8)
+  stored.loop_layout = False
+  sampling = SamplingConfig(max_new_tokens=8)
+  wide, plain = gen.generate(prompts, sampling), stored.generate(prompts, sampling)
+  assert [o.tokens for o in wide] == [o.tokens for o in plain]
+  for prompt, out in list(zip(prompts, wide))[:3]:
+    expected = greedy_reference(model, prompt, 8)
+    assert out.tokens == (expected[:expected.index(0)] if 0 in expected else expected)
+  hot = SamplingConfig(max_new_tokens=8, temperature=0.7, top_p=0.9, seed=4)
+  assert ([o.tokens for o in gen.generate(prompts, hot)]
+          == [o.tokens for o in stored.generate(prompts, hot)])
+
+  def fc_dots(generator):
+    state = generator._prefill(generator.params, jnp.ones((LOOP_LAYOUT_ROWS, 8), jnp.int32),  # pylint: disable=protected-access
+                               jnp.ones((LOOP_LAYOUT_ROWS, 8), jnp.int32), jax.random.key(0),
+                               jnp.int32(8), jnp.float32(0), jnp.int32(0), jnp.float32(1),
+                               cache_len=16, max_new_tokens=8, greedy=True, use_top_k=False,
+                               use_top_p=False)
+    hlo = generator._decode.lower(generator.params, state, jnp.int32(4), jnp.float32(0),  # pylint: disable=protected-access
+                                  jnp.int32(0), jnp.float32(1), greedy=True, use_top_k=False,
+                                  use_top_p=False).compile().as_text()
+    return [line for line in hlo.splitlines()
+            if re.search(rf"= f32\[{LOOP_LAYOUT_ROWS},{BASE.mlp_dim}\]\S* dot\(", line)]
+
+  loop_dots, stored_dots = fc_dots(gen), fc_dots(stored)
+  assert len(loop_dots) == len(stored_dots) == BASE.num_layers
+  assert all("rhs_contracting_dims={1}" in line for line in loop_dots), loop_dots
+  assert all("rhs_contracting_dims={0}" in line for line in stored_dots), stored_dots
 
 
 def test_a_finished_sequence_stops_while_the_others_go_on(generator):

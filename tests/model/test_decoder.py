@@ -206,3 +206,19 @@ def test_unrolled_layer_stack_computes_the_same_function():
   rolled, unrolled = Jitted(SMALL, seed=4), Jitted(dataclasses.replace(SMALL, scan_unroll=2),
                                                    seed=4)
   np.testing.assert_allclose(rolled(t), unrolled(t), atol=1e-6)
+
+
+@pytest.mark.parametrize("in_shape,out_shape", [((6,), (5,)), ((2, 3), (4,)), ((4,), (2, 3))])
+def test_an_output_major_linear_equals_the_stored_layout(in_shape, out_shape):
+  from starjax.model.layers import Linear, output_major_kernel  # pylint: disable=import-outside-toplevel
+  axes = tuple(f"a{i}" for i in range(len(in_shape) + len(out_shape)))
+  linear = Linear(in_shape, out_shape, axes, std=1.0, use_bias=True, param_dtype=jnp.float32,
+                  dtype=jnp.float32, rngs=nnx.Rngs(params=0))
+  linear.bias[...] = jnp.arange(np.prod(out_shape), dtype=jnp.float32).reshape(out_shape)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(3, *in_shape)), jnp.float32)
+  expected = linear(x)
+  kernel = linear.kernel[...]
+  linear.kernel = nnx.Param(output_major_kernel(kernel, len(in_shape)))
+  assert linear.kernel[...].shape == (*out_shape, *in_shape)
+  linear.output_major = True
+  np.testing.assert_allclose(linear(x), expected, rtol=1e-6, atol=1e-6)
