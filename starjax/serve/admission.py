@@ -8,7 +8,8 @@ are prefilled together.
 A round admits several waiting requests at once. Their prompts are prefilled in waves: wave w
 holds the w-th piece (`Engine.pieces`) of every prompt that has one, since a piece continues
 the cache its previous piece wrote. Within a wave the pieces are grouped by bucket, smallest
-first (the short prompts' first tokens come soonest), and each group is split into the
+first (the short prompts' first tokens come soonest), and by whether they continue a cached
+prefix (fresh ones run a cheaper variant); each group is split into the
 engine's compiled batch sizes: one call per group pays the weights' pass once for k prompts.
 """
 
@@ -84,10 +85,11 @@ def prefill_calls(engine: Engine, admissions: Sequence[Admission]
       source = a.plan.source if wave == 0 else a.plan.slot
       piece = Piece(slot=a.plan.slot, source=source, tokens=tuple(a.prompt[begin:end]),
                     start=begin, sampling=a.sampling, presence=a.presence)
-      groups.setdefault(engine.bucket(end - begin), []).append(
+      # Fresh pieces (nothing before them) run a variant of their own (Engine.prefill_slots).
+      groups.setdefault((engine.bucket(end - begin), begin > 0), []).append(
           (a, piece, wave == len(a.plan.pieces) - 1))
-    for bucket in sorted(groups):
-      group = groups[bucket]
+    for bucket, continued in sorted(groups):
+      group = groups[bucket, continued]
       for k in engine.split(len(group), bucket):
         yield group[:k]
         group = group[k:]

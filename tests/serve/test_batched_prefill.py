@@ -52,6 +52,11 @@ def test_a_batched_prefill_equals_one_at_a_time(engine, generator):
     alone, one = engine.prefill_slots(alone, [piece])
     assert int(np.asarray(one.token)[0]) == first[0][i]
     np.testing.assert_allclose(np.asarray(one.logprob)[0], first[1][i], rtol=1e-5, atol=1e-5)
+    # the fresh variant attends to the bucket only; the row path to the whole cache row
+    _, row_first, _ = engine.prefill(None, piece.tokens, 0, piece.sampling, piece.presence)
+    assert int(np.asarray(row_first.token)[0]) == first[0][i]
+    np.testing.assert_allclose(np.asarray(row_first.logprob)[0], first[1][i], rtol=1e-5,
+                               atol=1e-5)
   for a, b in zip(together.cache.key + together.cache.value, alone.cache.key + alone.cache.value):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
   np.testing.assert_array_equal(np.asarray(together.index), np.asarray(alone.index))
