@@ -1,10 +1,12 @@
 """The serving engine's compiled pieces timed alone, on the bench model: the decode step of all
 slots at two cache lengths (its cost should follow the tokens in use, not the cache length), a
 next keystroke's pieces (extract the cached row, prefill the few new tokens after the cached
-prefix, insert, the host sync on its first token), and a census of the decode step's
-optimized HLO: the instructions that copy or transpose a whole layer's cache.
+prefix, insert, the host sync on its first token), a census of the decode step's optimized
+HLO (the instructions that copy or transpose a whole layer's cache), and a burst of fresh
+prompts prefilled k at a time (Engine.prefill_slots) vs one at a time through a one-slot row.
 
     python benchmarks/serve_step.py [--slots=16] [--cache_lens=128,512] [--trials=4]
+                                    [--burst=8] [--burst_bucket=128]
                                     [--hlo=DIR]   # also write the normalised step HLO there
 
 Times are per call, in CPU seconds of this process (time.process_time: all its threads) and
@@ -30,7 +32,7 @@ from benchmarks.compiled_programs import normalise  # noqa: E402
 from starjax import gin_config  # noqa: E402
 from starjax.infer.decoding import TokenGenerator  # noqa: E402
 from starjax.model import DecoderConfig, create_decoder  # noqa: E402
-from starjax.serve.engine import Engine, sampling_arrays  # noqa: E402
+from starjax.serve.engine import Engine, Piece, sampling_arrays  # noqa: E402
 
 # "%name = f32[16,512,1,64]{3,2,1,0} copy(" and the like, in any computation (fusions too)
 _INSTRUCTION = re.compile(r"=\s+(\w+)\[([\d,]*)\][^ ]*\s+([\w-]+)\(")
@@ -61,6 +63,38 @@ def summary(samples: list[tuple[float, float]]) -> dict:
           "wall_ms_min": round(1000 * min(wall), 2), "calls": len(cpu)}
 
 
+def burst_prefill(tokens, args, sampling, presence) -> dict:
+  """A burst of `--burst` fresh prompts of one bucket prefilled into free slots: in calls of k
+  prompts (Engine.prefill_slots) for each compiled k, and one at a time through the one-slot
+  row (prefill + insert, the path before batching). Wall ms for the whole burst, median."""
+  engine = Engine(tokens, slots=args.slots, cache_len=max(int(n) for n in
+                                                          args.cache_lens.split(",")),
+                  buckets=(args.burst_bucket,), chunk=args.burst_bucket)
+  prompt = tuple(range(1, args.burst_bucket + 1))
+  burst = [Piece(slot=i, source=i, tokens=prompt, start=0, sampling=sampling,
+                 presence=presence) for i in range(args.burst)]
+  ways = {f"k{k}": k for k in engine.batch_sizes(args.burst_bucket)}
+  ways["row_path"] = 0
+  samples = {name: [] for name in ways}
+  state = engine.init()
+  for trial in range(args.trials + 1):
+    for name, k in ways.items():
+      wall = time.perf_counter()
+      if k:
+        for i in range(0, len(burst), k):
+          state, first = engine.prefill_slots(state, burst[i:i + k])
+          np.asarray(first.token)  # the scheduler reads each call's first tokens
+      else:
+        for piece in burst:
+          row, first, _ = engine.prefill(None, prompt, 0, sampling, presence)
+          state = engine.insert(state, row, first, piece.slot, len(prompt), sampling, presence)
+          np.asarray(first.token)
+      if trial:  # the first round compiles
+        samples[name].append(time.perf_counter() - wall)
+  return {"prompts": args.burst, "bucket": args.burst_bucket,
+          **{name: round(1000 * statistics.median(v), 1) for name, v in samples.items()}}
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,6 +105,8 @@ def main():
   parser.add_argument("--trials", type=int, default=4)
   parser.add_argument("--prefix", type=int, default=300, help="cached prompt tokens")
   parser.add_argument("--typed", type=int, default=3, help="tokens a keystroke adds")
+  parser.add_argument("--burst", type=int, default=8, help="prompts in the prefill burst")
+  parser.add_argument("--burst_bucket", type=int, default=128)
   parser.add_argument("--hlo", help="directory for the normalised decode-step HLO")
   args = parser.parse_args()
   gin_config.parse([args.gin_file], [], finalize=False)
@@ -139,6 +175,7 @@ def main():
         pieces[name].append(value)
   results["keystroke"] = {name: summary(s) for name, s in pieces.items()}
   results["keystroke"]["prefill_bucket"] = engine.bucket(args.typed)
+  results["burst_prefill"] = burst_prefill(tokens, args, sampling, presence)
   results["load_average_end"] = os.getloadavg()[0]
   print(json.dumps(results, indent=1))
 
