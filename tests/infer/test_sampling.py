@@ -80,3 +80,31 @@ def test_per_row_filters_equal_each_row_filtered_alone():
     alone = filter_logits(logits[i:i + 1], top_k[i], top_p[i], use_top_k=True, use_top_p=True)
     np.testing.assert_array_equal(together[i:i + 1], alone)
   np.testing.assert_array_equal(together[2], logits[2])  # neither filter on
+
+
+def test_the_full_rows_thresholds_by_bisection_equal_the_sorted_ones():
+  """The fallback's thresholds (bisection over order keys, no sort) equal those of the sorted
+  row: flat and peaked rows, ties, signed zeros, negative logits, per-row top-k / top-p."""
+  rng = np.random.default_rng(11)
+  rows = [rng.standard_normal(VOCAB) * scale for scale in (0.01, 1.0, 3.0, 30.0)]
+  rows.append(np.round(rng.standard_normal(VOCAB) * 2) / 2)  # many ties
+  rows.append(np.zeros(VOCAB))
+  signed = np.zeros(VOCAB)
+  signed[::2] = -0.0
+  signed[:5] = [4.0, 4.0, -1.0, 3.0, 3.0]
+  rows.append(signed)
+  rows.append(rng.standard_normal(VOCAB) - 50.0)
+  logits = jnp.asarray(np.stack(rows).astype(np.float32))
+  log_norm = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+  descending = jnp.sort(logits, axis=-1)[:, ::-1]
+  n = logits.shape[0]
+  for top_k, top_p in ((0, 0.95), (1, 1.0), (50, 1.0), (3, 0.5), (VOCAB, 0.999), (0, 1e-6)):
+    for per_row in (False, True):
+      k = jnp.asarray(rng.integers(0, VOCAB, n), jnp.int32) if per_row else jnp.int32(top_k)
+      p = jnp.asarray(rng.uniform(0.05, 1.0, n), jnp.float32) if per_row else jnp.float32(top_p)
+      flags = dict(use_top_k=per_row or top_k > 0, use_top_p=per_row or top_p < 1.0)
+      bisected = sampling._full_thresholds(logits, log_norm, k, p, **flags)  # pylint: disable=protected-access
+      expected = sampling._thresholds(descending, log_norm, k, p, **flags)[0]  # pylint: disable=protected-access
+      np.testing.assert_array_equal(np.asarray(logits >= bisected[:, None]),
+                                    np.asarray(logits >= expected[:, None]),
+                                    err_msg=f"top_k={top_k} top_p={top_p} per_row={per_row}")
