@@ -164,12 +164,13 @@ def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array, *, use_
   filter is off for the row).
 
   Exact: the thresholds come from the NUCLEUS_CANDIDATES largest logits when every row's
-  top-k and nucleus end inside them (the common case), else from the fully sorted row."""
+  top-k and nucleus end inside them (the common case), else from the whole row
+  (`_full_thresholds`)."""
   if not (use_top_k or use_top_p):
     return logits
   flags = dict(use_top_k=use_top_k, use_top_p=use_top_p)
   # Probabilities with the whole row's normaliser, so the candidates' cumulative mass is the
-  # same as in the sorted row.
+  # same as in the whole row.
   log_norm = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
   if logits.shape[-1] <= NUCLEUS_CANDIDATES:
     return _keep(logits, _full_thresholds(logits, log_norm, top_k, top_p, **flags))
@@ -179,8 +180,8 @@ def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array, *, use_
 
 
 def _settled(logits, log_norm, threshold, decided, top_k, top_p, **flags):
-  """Each row's threshold: the candidates' where they decided it, else the fully sorted
-  row's (the sort runs only when some row needs it)."""
+  """Each row's threshold: the candidates' where they decided it, else the whole row's (that
+  search runs only when some row needs it)."""
   return jax.lax.cond(
       jnp.all(decided), lambda: threshold,
       lambda: jnp.where(decided, threshold,
