@@ -4,7 +4,7 @@ Shingles: the content split on `[^A-Za-z_0-9]` (empty tokens kept, case kept), w
 joined by a space, as a set of UTF-8 strings. Each shingle is hashed by datasketch's
 `sha1_hash32` (the first 4 bytes of SHA-1, little-endian) and permuted by datasketch's
 "legacy" scheme: `((a * h + b) mod (2^61 - 1)) & (2^32 - 1)` with uint64 wrap-around in
-`a * h + b`, a and b taken from datasketch itself. The signatures equal
+`a * h + b`, a and b drawn as datasketch draws them. The signatures equal
 `datasketch.MinHash(num_perm, seed, scheme="legacy")` fed the same shingles (tested).
 
 `signatures` does a batch of documents at once: the shingles of all of them are hashed and
@@ -23,7 +23,6 @@ import hashlib
 from typing import Optional, Sequence
 
 import numpy as np
-from datasketch import MinHash
 
 _WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789")
 _SEPARATOR_TO_SPACE = bytes(c if c in _WORD_BYTES else ord(" ") for c in range(256))
@@ -108,9 +107,18 @@ def _hashes(grams) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """datasketch's legacy permutations (a, b), each uint64 [num_perm], for this seed."""
-  a, b = MinHash(num_perm=num_perm, seed=seed, scheme="legacy").permutations
-  return np.asarray(a, np.uint64), np.asarray(b, np.uint64)
+  """datasketch's legacy permutations (a, b), each uint64 [num_perm], for this seed.
+
+  Drawn as datasketch's `MinHash._init_permutations` draws them (a in [1, p), then b in [0, p)
+  per permutation from `RandomState(seed)`; equal to its `.permutations`, tested) rather than
+  by constructing a MinHash: importing datasketch pulls in scipy, ~0.5 CPU-s in every Beam
+  worker process that unpickles this module.
+  """
+  gen = np.random.RandomState(seed)
+  ab = np.array([(gen.randint(1, _MERSENNE, dtype=np.uint64),
+                  gen.randint(0, _MERSENNE, dtype=np.uint64)) for _ in range(num_perm)],
+                dtype=np.uint64)
+  return np.ascontiguousarray(ab[:, 0]), np.ascontiguousarray(ab[:, 1])
 
 
 def _offset_permute(hashes: np.ndarray, a: np.ndarray, b_offset: np.ndarray, x: np.ndarray,

@@ -84,6 +84,13 @@ def test_permutation_without_division_is_exact_where_the_residue_wraps():
     assert got.tolist() == _exact_minima(hashes.tolist(), starts.tolist(), a, b)
 
 
+def test_permutations_are_datasketchs():
+  for num_perm, seed in ((256, 42), (16, 7)):
+    a, b = minhash.permutations(num_perm, seed)
+    theirs = MinHash(num_perm=num_perm, seed=seed, scheme="legacy").permutations
+    assert a.tolist() == theirs[0].tolist() and b.tolist() == theirs[1].tolist()
+
+
 def test_permutation_of_ordinary_values_is_exact():
   rng = np.random.default_rng(0)
   a, b = minhash.permutations(256, 42)
