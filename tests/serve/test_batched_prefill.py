@@ -2,13 +2,15 @@
 prefilled alone; a burst of requests is admitted in one round of batched calls and generates
 what `run.py generate` does; a prompt continuing one of the same round waits for it."""
 
+import queue
+
 import numpy as np
 import pytest
 
 from starjax.infer.sampling import SamplingConfig
 from starjax.serve.admission import Admission, Plan, prefill_calls
 from starjax.serve.engine import Engine, Piece, sampling_arrays
-from starjax.serve.scheduler import GenerationParams, Scheduler
+from starjax.serve.scheduler import FinishEvent, GenerationParams, Request, Scheduler
 from tests.serve.conftest import run_requests
 
 PROMPTS = ["def fibonacci(n):\n", "import os\nimport sys\n\n",
@@ -114,9 +116,6 @@ def test_a_burst_is_prefilled_in_batched_calls_and_equals_generate(generator):
   scheduler = Scheduler(engine, decode=generator.decode, eos_id=generator.eos_id)
   prompts = [generator.encode(p) for p in PROMPTS]
   # submitted before the engine thread starts: all waiting at the first admission
-  finishes = []
-  import queue  # pylint: disable=import-outside-toplevel
-  from starjax.serve.scheduler import FinishEvent, Request  # pylint: disable=import-outside-toplevel
   events = queue.Queue()
   for i, ids in enumerate(prompts):
     scheduler.submit(Request(list(ids), GenerationParams(max_new_tokens=16),
