@@ -32,6 +32,10 @@ from jax.sharding import PartitionSpec as P
 # loop graph (see there).
 LOOP_LAYOUT_ROWS = 32
 
+# Batches of at least this many rows shrink to the next power of two at or above the rows
+# still decoding whenever that is smaller (see TokenGenerator.generate).
+COMPACT_MIN_ROWS = 8
+
 # (row, generated token ids so far) → True if the row should stop (e.g. a stop string).
 StopCheck = Callable[[int, list[int]], bool]
 
@@ -47,7 +51,7 @@ class DecodeState:
   output: jax.Array     # int32 [b, max_new_tokens]
   count: jax.Array      # int32 []: tokens generated so far (all rows)
   limit: jax.Array      # int32 []: max_new_tokens (the output buffer may be longer: a bucket)
-  key: jax.Array
+  key: jax.Array        # [b]: each row's own PRNG key; step t draws with fold_in(key, t)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +102,7 @@ class TokenGenerator:
     self._decode = jax.jit(self._decode_fn, static_argnames=("greedy", "use_top_k",
                                                              "use_top_p"),
                            donate_argnames=("state",))
+    self._select_rows = jax.jit(_select_rows)
 
   @staticmethod
   def param_shardings(config: DecoderConfig, mesh_config: sharding.MeshConfig) -> dict:
@@ -154,9 +159,9 @@ class TokenGenerator:
     model, layers = self._model(params)
     logits, cache = model.decode(tokens, positions, cache, jnp.int32(0), layers,
                                  segment_ids=segment_ids)
-    key, step_key = jax.random.split(key)
-    first = sample_tokens(logits[:, -1], step_key, temperature, top_k, top_p, greedy=greedy,
-                          use_top_k=use_top_k, use_top_p=use_top_p)
+    key = _row_keys(key, b)
+    first = sample_tokens(logits[:, -1], _step_keys(key, 0), temperature, top_k, top_p,
+                          greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
     output = jnp.full((b, max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
     done = (first == self.eos_id) | (limit <= 1)
     return DecodeState(cache=cache, index=jnp.int32(p), token=first,
@@ -174,9 +179,9 @@ class TokenGenerator:
     logits, cache = model.decode(tokens, positions, cache, jnp.int32(0), layers,
                                  segment_ids=segment_ids)
     cache = jax.tree.map(lambda x: x[rows], cache)
-    key, step_key = jax.random.split(key)
-    first = sample_tokens(logits[rows, -1], step_key, temperature, top_k, top_p, greedy=greedy,
-                          use_top_k=use_top_k, use_top_p=use_top_p)
+    key = _row_keys(key, rows.shape[0])
+    first = sample_tokens(logits[rows, -1], _step_keys(key, 0), temperature, top_k, top_p,
+                          greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
     output = jnp.full((rows.shape[0], max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
     done = (first == self.eos_id) | (limit <= 1)
     return DecodeState(cache=cache, index=jnp.int32(tokens.shape[1]), token=first,
@@ -194,14 +199,13 @@ class TokenGenerator:
     def body(s):
       logits, cache = model.decode(s.token[:, None], s.position[:, None], s.cache, s.index,
                                    layers)
-      key, step_key = jax.random.split(s.key)
-      new = sample_tokens(logits[:, 0], step_key, temperature, top_k, top_p, greedy=greedy,
-                          use_top_k=use_top_k, use_top_p=use_top_p)
+      new = sample_tokens(logits[:, 0], _step_keys(s.key, s.count), temperature, top_k, top_p,
+                          greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
       new = jnp.where(s.done, self.eos_id, new)
       output = jax.lax.dynamic_update_slice_in_dim(s.output, new[:, None], s.count, axis=1)
       done = s.done | (new == self.eos_id) | (s.count + 1 >= s.limit)
       return DecodeState(cache=cache, index=s.index + 1, token=new, position=s.position + 1,
-                         done=done, output=output, count=s.count + 1, limit=s.limit, key=key)
+                         done=done, output=output, count=s.count + 1, limit=s.limit, key=s.key)
 
     return jax.lax.while_loop(cond, body, state)
 
@@ -259,21 +263,44 @@ class TokenGenerator:
         state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
                               jax.random.key(sampling.seed), jnp.int32(max_new), *dynamic,
                               cache_len=p + buffer, max_new_tokens=buffer, **static)
-      stopped = np.zeros(b, bool)
+      # Rows finish at different steps (a problem's samples stop at their own stop string),
+      # but a step costs every row of the batch. So between chunks the batch shrinks to the
+      # next power of two at or above the rows still decoding, whenever that is smaller:
+      # their cache and state are gathered, and each keeps its own PRNG key, so no row's
+      # tokens change. Every shrink is one more compiled decode shape; a mesh's batch
+      # sharding fixes its batch size.
+      origin = np.arange(b)              # batch row → prompt row (-1: padding of a bucket)
+      outputs = np.full((b, buffer), self.eos_id, np.int32)
+      stopped = np.zeros(b, bool)        # by prompt row
       while True:
         count = int(state.count)
-        done = np.asarray(state.done)
+        done = np.asarray(state.done) | (origin < 0)
         if stop_check is not None:
           output = np.asarray(state.output[:, :count])
-          for row in np.flatnonzero(~stopped):
-            if stop_check(row, _until_eos(output[row], self.eos_id)):
-              stopped[row] = True
-          if stopped.any() and not np.all(done | stopped):
-            state = dataclasses.replace(state, done=jnp.asarray(done | stopped))
-        if np.all(done | stopped) or count >= max_new:
+          for row in np.flatnonzero((origin >= 0) & ~stopped[np.maximum(origin, 0)]):
+            if stop_check(int(origin[row]), _until_eos(output[row], self.eos_id)):
+              stopped[origin[row]] = True
+          now = done | stopped[np.maximum(origin, 0)]
+          if not np.array_equal(now, done) and not np.all(now):
+            state = dataclasses.replace(state, done=jnp.asarray(now))
+          done = now
+        if np.all(done) or count >= max_new:
           break
+        live = np.flatnonzero(~done)
+        size = 1 << (len(live) - 1).bit_length()
+        if self.mesh is None and len(origin) >= COMPACT_MIN_ROWS and size < len(origin):
+          finished = np.flatnonzero(done & (origin >= 0))
+          outputs[origin[finished]] = np.asarray(state.output)[finished]
+          rows = np.concatenate((live, np.full(size - len(live), finished[0] if len(finished)
+                                               else live[0])))
+          padding = np.arange(size) >= len(live)
+          state = self._select_rows(state, jnp.asarray(rows, jnp.int32))
+          state = dataclasses.replace(state, done=state.done | jnp.asarray(padding))
+          origin = np.where(padding, -1, origin[rows])
         state = self._decode(self.params, state, jnp.int32(self.chunk_size), *dynamic, **static)
-    output = np.asarray(state.output)[:, :max_new]
+      rows = np.flatnonzero(origin >= 0)
+      outputs[origin[rows]] = np.asarray(state.output)[rows]
+    output = outputs[:, :max_new]
     results = []
     for row in range(b):
       ids = _until_eos(output[row], self.eos_id)
@@ -285,6 +312,25 @@ class TokenGenerator:
         reason = "length"
       results.append(Generated(tokens=ids, finish_reason=reason))
     return results
+
+
+def _row_keys(key: jax.Array, rows: int) -> jax.Array:
+  """Row r's key, fold_in(key, r): a row draws the same noise whatever the batch around it,
+  so dropping finished rows from the batch (generate's compaction) changes no row's tokens."""
+  return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(rows, dtype=jnp.uint32))
+
+
+def _step_keys(keys: jax.Array, step) -> jax.Array:
+  """Each row's key for the token it samples at `step` (0 = the prefill's)."""
+  return jax.vmap(jax.random.fold_in, (0, None))(keys, jnp.asarray(step, jnp.uint32))
+
+
+def _select_rows(state: DecodeState, rows: jax.Array) -> DecodeState:
+  """The state of the batch made of `rows` (int32 [b']) of this one."""
+  take = lambda x: x[rows]  # noqa: E731
+  return dataclasses.replace(state, cache=jax.tree.map(take, state.cache), token=take(state.token),
+                             position=take(state.position), done=take(state.done),
+                             output=take(state.output), key=take(state.key))
 
 
 def _output_major_fc(layer: dict) -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from starjax.infer import decoding
 from starjax.infer.decoding import LOOP_LAYOUT_ROWS, TokenGenerator
 from starjax.infer.sampling import SamplingConfig, filter_logits
 from starjax.model import DecoderConfig, KVCache, create_decoder, unstack_layers
@@ -140,6 +141,40 @@ def test_stop_check_ends_only_its_own_row(generator):
   assert outputs[0].finish_reason == "stop"
   assert 5 <= len(outputs[0].tokens) < 16 and outputs[0].tokens == free[0].tokens[:len(outputs[0].tokens)]
   assert outputs[1].tokens == free[1].tokens
+
+
+def test_a_batch_shrinks_as_its_rows_stop_and_no_row_changes(generator, monkeypatch):
+  """Rows that stop early leave the batch (16 → 8 → 4 rows here); the others keep their cache
+  and their own PRNG keys, so every row's tokens and finish reason equal those of a batch that
+  never shrinks, greedy and sampled."""
+  _, gen = generator
+  rng = np.random.default_rng(7)
+  prompts = [rng.integers(1, 101, rng.integers(1, 9)).tolist() for _ in range(16)]
+  lengths = [4] * 8 + [8] * 4 + [13, 16, 20, 30]  # chunk_size 4: rows leave at chunk ends
+  stop = lambda row, ids: len(ids) >= lengths[row]  # noqa: E731
+  shapes = []
+  decode = gen._decode  # pylint: disable=protected-access
+
+  def recording(params, state, *args, **kwargs):
+    shapes.append(state.token.shape[0])
+    return decode(params, state, *args, **kwargs)
+
+  for sampling in (SamplingConfig(max_new_tokens=24, seed=2),
+                   SamplingConfig(max_new_tokens=24, temperature=0.9, top_p=0.95, seed=2)):
+    shapes.clear()
+    monkeypatch.setattr(gen, "_decode", recording)
+    shrunk = gen.generate(prompts, sampling, stop_check=stop)
+    assert shapes[0] == 16 and 8 in shapes and shapes[-1] == 4, shapes
+    monkeypatch.setattr(decoding, "COMPACT_MIN_ROWS", 10**6)
+    shapes.clear()
+    whole = gen.generate(prompts, sampling, stop_check=stop)
+    assert set(shapes) == {16}
+    monkeypatch.undo()
+    assert [(o.tokens, o.finish_reason) for o in shrunk] == [(o.tokens, o.finish_reason)
+                                                              for o in whole]
+    for row, out in enumerate(shrunk):
+      if lengths[row] < 24 and out.finish_reason != "eos":
+        assert out.finish_reason == "stop" and len(out.tokens) >= lengths[row], (row, out)
 
 
 def test_sampling_is_seeded_and_top_k_one_is_greedy(generator):
