@@ -10,18 +10,22 @@ Samples are appended to samples.jsonl as they are made; a rerun continues where 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
 import os
 import time
-from typing import Iterable, Sequence
+from concurrent import futures
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import gin
+import jax
 
 from starjax.eval.benchmarks import Benchmark
 from starjax.eval.execution import DEFAULT_KS, Timeouts, evaluate_samples
 from starjax.eval.humaneval import generation_prompt
+from starjax.infer.decoding import TokenGenerator
 from starjax.infer.generator import Generator
 from starjax.infer.sampling import SamplingConfig
 
@@ -46,6 +50,47 @@ class GenerationSettings:
   batch_size: int = 50
   seed: int = 0
   spm: bool = False  # FIM benchmarks: suffix-prefix-middle order instead of prefix-suffix-middle
+  # Batches decoded at once, each from its own thread (0: auto, see concurrent_batches). On a
+  # CPU, XLA runs a decode step's GEMMs on every core but its other fusions (attention,
+  # sampling, layer norms) on one, so one batch leaves cores idle that a second batch's step
+  # fills: two 50-row batches on the 2-core bench machine made 1.46x the samples/s of one at
+  # a time (BENCHMARKS.md, evaluation generation).
+  concurrent_batches: int = 0
+
+
+def concurrent_batches(tokens: TokenGenerator, settings: GenerationSettings) -> int:
+  """settings.concurrent_batches, or when 0: 2 on a single CPU device, else 1. An accelerator
+  keeps one batch at a time (its step already fills the chip, and two would double the KV
+  cache), and so does a mesh: every host of a pod must launch its programs in the same order."""
+  if settings.concurrent_batches:
+    return settings.concurrent_batches
+  single_cpu = getattr(tokens, "mesh", None) is None and jax.devices()[0].platform == "cpu"
+  return 2 if single_cpu else 1
+
+
+_Item, _Result = TypeVar("_Item"), TypeVar("_Result")
+
+
+def in_order(fn: Callable[[_Item], _Result], items: Iterable[_Item], workers: int
+             ) -> Iterator[_Result]:
+  """fn(item) for every item, up to `workers` running at once in threads, yielded in the
+  items' order (so results are written in the order a sequential run writes them). At most
+  2 * workers items are taken ahead of the one being yielded."""
+  if workers <= 1:
+    yield from map(fn, items)
+    return
+  with futures.ThreadPoolExecutor(workers, thread_name_prefix="generate") as pool:
+    pending = collections.deque()
+    try:
+      for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= 2 * workers:
+          yield pending.popleft().result()
+      while pending:
+        yield pending.popleft().result()
+    finally:
+      for future in pending:  # an error or a caller that stopped early: start nothing more
+        future.cancel()
 
 
 def completion_after(prompt: str, generated: str) -> str:
@@ -112,13 +157,18 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
     bar = tqdm(total=len(work), desc=f"{benchmark.name}: generating", unit="sample")
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   started = time.monotonic()
+
+  def complete(item):
+    start, batch = item
+    longest = max(len(ids) for _, ids in batch)
+    budget = (min(benchmark.language.max_new_tokens, context - longest) if fim
+              else min(settings.max_length, context) - longest)
+    sampling = batch_sampling(settings, budget, benchmark.language.stop_tokens, start)
+    return batch, generator.complete_ids([ids for _, ids in batch], sampling)
+
   with open(out_path, "a") as out:
-    for start, batch in problem_batches(work, settings.batch_size):
-      longest = max(len(ids) for _, ids in batch)
-      budget = (min(benchmark.language.max_new_tokens, context - longest) if fim
-                else min(settings.max_length, context) - longest)
-      sampling = batch_sampling(settings, budget, benchmark.language.stop_tokens, start)
-      completions = generator.complete_ids([ids for _, ids in batch], sampling)
+    for batch, completions in in_order(complete, problem_batches(work, settings.batch_size),
+                                       concurrent_batches(generator.tokens, settings)):
       for (task_id, _), completion in zip(batch, completions):
         problem = benchmark.problems[task_id]
         text = completion.text if fim else completion_after(problem.prompt, completion.text)

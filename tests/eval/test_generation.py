@@ -5,13 +5,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
 from starjax import ROOT
 from starjax.eval.benchmarks import get_benchmark
-from starjax.eval.generation import (GenerationSettings, completion_after, generate_samples,
-                                     task_subset)
+from starjax.eval.generation import (GenerationSettings, completion_after, concurrent_batches,
+                                     generate_samples, in_order, task_subset)
 from starjax.eval.hooks import PassAtOneHook
 from starjax.infer import Generator
 from starjax.model import DecoderConfig
@@ -48,6 +50,51 @@ def test_samples_are_written_as_they_come_and_a_rerun_adds_none(eval_model_dir, 
   generate_samples(generator, benchmark, path, settings, progress=False)
   again = [json.loads(l) for l in open(path)]
   assert len(again) == 4 and again[:3] == lines[:3]
+
+
+def test_batches_decoded_at_once_write_what_one_at_a_time_writes(eval_model_dir, tmp_path):
+  """Two batches in flight (the CPU default) give the same samples, in the same order, as one
+  batch at a time: each batch is seeded by its place in the work list, not by when it ran."""
+  generator = Generator.load(model_dir=eval_model_dir)
+  benchmark = task_subset(get_benchmark("humaneval"), None, 3)
+  settings = GenerationSettings(num_samples=3, temperature=0.8, max_length=1536, batch_size=2)
+  assert concurrent_batches(generator.tokens, settings) == 2  # one CPU device
+  written = {}
+  for at_once in (2, 1):
+    path = str(tmp_path / f"samples_{at_once}.jsonl")
+    generate_samples(generator, benchmark, path,
+                     GenerationSettings(**{**settings.__dict__, "concurrent_batches": at_once}),
+                     progress=False)
+    written[at_once] = open(path).read()
+  assert written[2] == written[1] and len(written[1].splitlines()) == 9
+
+
+def test_in_order_overlaps_the_work_but_yields_in_order():
+  running, most = set(), [0]
+  lock = threading.Lock()
+
+  def work(i):
+    with lock:
+      running.add(i)
+      most[0] = max(most[0], len(running))
+    time.sleep(0.05 * (4 - i % 4))  # later items finish first
+    with lock:
+      running.discard(i)
+    return i * i
+
+  assert list(in_order(work, range(8), 2)) == [i * i for i in range(8)]
+  assert most[0] == 2
+  assert list(in_order(work, range(3), 1)) == [0, 1, 4]
+
+  def failing(i):
+    if i == 1:
+      raise ValueError("batch 1 failed")
+    return i
+
+  results = in_order(failing, range(6), 2)
+  assert next(results) == 0
+  with pytest.raises(ValueError, match="batch 1 failed"):
+    next(results)
 
 
 def test_eval_command_generates_scores_and_reports(eval_model_dir, tmp_path):
