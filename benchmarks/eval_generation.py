@@ -1,16 +1,28 @@
-"""Evaluation generation speed: n samples of one problem, starjax vs transformers generate().
+"""Evaluation generation speed: n samples of each of a few problems, starjax vs transformers
+generate().
 
 The bench config (gin/models/bench.gin) is initialised by starjax, exported with
 starjax.convert.hf.save_pretrained and loaded by transformers, so both sample from the same
-model. Each side makes n samples of a HumanEval-sized prompt with `run.py eval`'s settings
-(gin/runs/eval.gin: temperature 0.2, top-p 0.95, its batch size): starjax as `run.py eval`
-batches them (a problem's samples in batches of up to batch_size rows whose prompt is
-prefilled once and shared), transformers with generate(num_return_sequences=len(batch)) on
-the same batches. Every row decodes exactly
---new_tokens tokens (no EOS), so both do the same work. Reports samples/s and the ratio; goal
-(issue 16): >= 3x.
+model. Each side makes n samples of each of --problems HumanEval-sized prompts with `run.py
+eval`'s settings (gin/runs/eval.gin: temperature 0.2, top-p 0.95, its batch size): starjax as
+`run.py eval` batches them (a problem's samples in batches of up to batch_size rows whose
+prompt is prefilled once and shared, GenerationSettings.concurrent_batches batches at once;
+also timed one batch at a time), transformers with generate(num_return_sequences=len(batch))
+on the same batches, one after another. Every row decodes exactly --new_tokens tokens (no
+EOS), so both do the same work. Reports samples/s and the ratio; goal (issue 16): >= 3x.
 
-    python benchmarks/eval_generation.py [--n=50] [--batch_size=N] [--new_tokens=128] [--temperature=T]
+    python benchmarks/eval_generation.py [--n=50] [--problems=4] [--batch_size=N] [--new_tokens=128] [--temperature=T]
+
+With --model_dir=DIR (a trained starjax MODEL_DIR, e.g. the quickstart's runs/quickstart) it
+runs the evaluation protocol itself on the first --problems HumanEval problems instead: their
+prompts through the run's tokenizer, max length 512, the benchmark's stop strings. starjax is
+`run.py eval`'s generation (generate_samples), with and without dropping stopped rows from the
+batch; transformers is generate() with bigcode-evaluation-harness's stopping rule (a batch
+ends when every row's continuation holds a stop string; finished rows are padded, still
+computed) and the same EOS. Rows stop where each side's own samples stop, so the report gives
+both sides' mean completion length beside the speeds.
+
+    python benchmarks/eval_generation.py --model_dir=runs/quickstart [--problems=5]
 """
 
 import argparse
@@ -28,7 +40,7 @@ from flax import nnx  # noqa: E402
 
 from starjax import gin_config  # noqa: E402
 from starjax.eval.generation import (GenerationSettings, batch_sampling,  # noqa: E402
-                                     problem_batches)
+                                     concurrent_batches, in_order, problem_batches)
 from starjax.infer.decoding import TokenGenerator  # noqa: E402
 from starjax.model import DecoderConfig, create_decoder  # noqa: E402
 
@@ -45,7 +57,15 @@ def main():
   parser.add_argument("--new_tokens", type=int, default=128)
   parser.add_argument("--temperature", type=float, default=None,
                       help="default: eval.gin's 0.2 (pass@1); 0.8 is the usual pass@10/100 one")
+  parser.add_argument("--model_dir", default=None,
+                      help="a trained MODEL_DIR: run the protocol with stop strings (see above)")
+  parser.add_argument("--problems", type=int, default=None,
+                      help="problems of n samples each (default 4; 5 with --model_dir)")
   args = parser.parse_args()
+  if args.model_dir:
+    args.problems = args.problems or 5
+    return with_stop_strings(args)
+  args.problems = args.problems or 4
 
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
@@ -64,21 +84,25 @@ def main():
   with tempfile.TemporaryDirectory() as tmp:
     hf.save_pretrained(model, tmp)
     theirs = transformers.AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32).eval()
-  prompt = np.random.default_rng(0).integers(1, config.vocab_size, args.prompt_tokens).tolist()
-  work = [("HumanEval/0", prompt)] * args.n
+  rng = np.random.default_rng(0)
+  prompts = {f"HumanEval/{i}": rng.integers(1, config.vocab_size, args.prompt_tokens).tolist()
+             for i in range(args.problems)}
+  work = [(task, prompt) for task, prompt in prompts.items() for _ in range(args.n)]
   batches = problem_batches(work, args.batch_size)
+  workers = concurrent_batches(ours, settings)
 
-  def starjax_samples():
-    made = 0
-    for start, batch in batches:
-      sampling = batch_sampling(settings, args.new_tokens, (), start)
-      made += len(ours.generate([ids for _, ids in batch], sampling))
-    return made
+  def starjax_batch(item):
+    start, batch = item
+    return ours.generate([ids for _, ids in batch],
+                         batch_sampling(settings, args.new_tokens, (), start))
+
+  def starjax_samples(at_once=workers):
+    return sum(map(len, in_order(starjax_batch, batches, at_once)))
 
   def transformers_samples():
     made = 0
-    ids = torch.tensor([prompt])
     for _, batch in batches:
+      ids = torch.tensor([batch[0][1]])
       with torch.inference_mode():
         out = theirs.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
                               temperature=settings.temperature, top_p=settings.top_p,
@@ -97,23 +121,129 @@ def main():
     return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
 
   starjax_samples()  # compile every batch shape
-  # Interleaved, so a change in the machine's load hits both sides alike.
-  runs = [(timed(starjax_samples), timed(transformers_samples)) for _ in range(2)]
-  ours_rate, ours_cpu = (max(r[0][i] for r in runs) for i in (0, 1))
-  theirs_rate, theirs_cpu = (max(r[1][i] for r in runs) for i in (0, 1))
-  results = {"config": args.gin_file, "n": args.n, "temperature": settings.temperature,
-             "top_p": settings.top_p, "batch_size": args.batch_size,
+  # Interleaved, so a change in the machine's load hits every side alike.
+  runs = [(timed(starjax_samples), timed(lambda: starjax_samples(1)),
+           timed(transformers_samples)) for _ in range(2)]
+  (ours_rate, ours_cpu), (single_rate, single_cpu), (theirs_rate, theirs_cpu) = (
+      tuple(max(r[side][i] for r in runs) for i in (0, 1)) for side in range(3))
+  results = {"config": args.gin_file, "n": args.n, "problems": args.problems,
+             "temperature": settings.temperature, "top_p": settings.top_p,
+             "batch_size": args.batch_size, "concurrent_batches": workers,
              "batches": [len(b) for _, b in batches], "prompt_tokens": args.prompt_tokens,
              "new_tokens": args.new_tokens, "torch_threads": torch.get_num_threads(),
              "starjax_samples_per_second": ours_rate,
+             "starjax_one_batch_at_a_time_samples_per_second": single_rate,
              "transformers_samples_per_second": theirs_rate, "ratio": ours_rate / theirs_rate,
              "starjax_samples_per_cpu_second": ours_cpu,
+             "starjax_one_batch_at_a_time_samples_per_cpu_second": single_cpu,
              "transformers_samples_per_cpu_second": theirs_cpu,
              "cpu_ratio": ours_cpu / theirs_cpu, "load_average": os.getloadavg()}
   print(json.dumps(results, indent=1))
-  print(f"n={args.n}: starjax {ours_rate:.2f} samples/s vs transformers generate() "
-        f"{theirs_rate:.2f} samples/s = {ours_rate / theirs_rate:.2f}x (goal >= 3x); "
+  print(f"{args.problems} problems x n={args.n}: starjax {ours_rate:.2f} samples/s "
+        f"({workers} batches at once; {single_rate:.2f} one at a time) vs transformers "
+        f"generate() {theirs_rate:.2f} samples/s = {ours_rate / theirs_rate:.2f}x (goal >= 3x); "
         f"per CPU-second {ours_cpu:.2f} vs {theirs_cpu:.2f} = {ours_cpu / theirs_cpu:.2f}x")
+
+def with_stop_strings(args):
+  """The evaluation protocol on a trained model (--model_dir): see the module docstring."""
+  import torch  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  from starjax.convert.cli import to_hf  # pylint: disable=import-outside-toplevel
+  from starjax.eval.benchmarks import get_benchmark  # pylint: disable=import-outside-toplevel
+  from starjax.eval.generation import (generate_samples,  # pylint: disable=import-outside-toplevel
+                                       task_subset)
+  from starjax.eval.humaneval import generation_prompt  # pylint: disable=import-outside-toplevel
+  from starjax.infer import decoding  # pylint: disable=import-outside-toplevel
+  from starjax.infer.generator import Generator, cut_at_stop  # pylint: disable=import-outside-toplevel
+
+  gin_config.parse(["gin/runs/eval.gin"], [], finalize=False)
+  settings = GenerationSettings()
+  if args.temperature is not None:
+    settings = dataclasses.replace(settings, temperature=args.temperature)
+  if args.n:
+    settings = dataclasses.replace(settings, num_samples=args.n)
+  if args.batch_size:
+    settings = dataclasses.replace(settings, batch_size=args.batch_size)
+  ours = Generator.load(model_dir=args.model_dir)
+  benchmark = task_subset(get_benchmark("humaneval"), None, args.problems)
+  stops = tuple(benchmark.language.stop_tokens)
+  context = min(settings.max_length, ours.tokens.config.max_seq_len)
+  tmp = tempfile.mkdtemp()
+  to_hf(args.model_dir, os.path.join(tmp, "hf"))
+  theirs = transformers.AutoModelForCausalLM.from_pretrained(os.path.join(tmp, "hf"),
+                                                             dtype=torch.float32).eval()
+  eos = ours.tokens.eos_id
+
+  class EveryRowStopped(transformers.StoppingCriteria):
+    """bigcode-evaluation-harness's EndOfFunctionCriteria: done when every row's decoded
+    continuation holds a stop string."""
+
+    def __init__(self, start):
+      self.start = start
+
+    def __call__(self, input_ids, scores, **kwargs):
+      texts = [ours.decode(row[self.start:].tolist()) for row in input_ids]
+      return all(cut_at_stop(t, stops)[1] for t in texts)
+
+  def starjax_samples(compact: bool, run: int):
+    path = os.path.join(tmp, f"samples_{compact}_{run}.jsonl")
+    minimum = decoding.COMPACT_MIN_ROWS
+    decoding.COMPACT_MIN_ROWS = minimum if compact else 10**9
+    try:
+      generate_samples(ours, benchmark, path, settings, progress=False)
+    finally:
+      decoding.COMPACT_MIN_ROWS = minimum
+    with open(path) as f:
+      texts = [json.loads(line)["completion"] for line in f]
+    return len(texts), sum(len(ours.encode(t)) for t in texts) / len(texts)
+
+  def transformers_samples(_run: int):
+    made, lengths = 0, []
+    for problem in benchmark.problems.values():
+      ids = ours.encode(generation_prompt(problem, prompted=settings.prompted).rstrip())
+      prompt = torch.tensor([ids])
+      for start, batch in problem_batches([(0, None)] * settings.num_samples,
+                                          settings.batch_size):
+        torch.manual_seed(settings.seed + start)
+        with torch.inference_mode():
+          out = theirs.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
+                                temperature=settings.temperature, top_p=settings.top_p,
+                                num_return_sequences=len(batch), max_new_tokens=context - len(ids),
+                                eos_token_id=eos, pad_token_id=eos, use_cache=True,
+                                stopping_criteria=[EveryRowStopped(len(ids))])
+        for row in out[:, len(ids):].tolist():
+          row = row[:row.index(eos)] if eos in row else row
+          text = cut_at_stop(ours.decode(row), stops)[0]
+          lengths.append(len(ours.encode(text)))
+        made += out.shape[0]
+    return made, sum(lengths) / len(lengths)
+
+  def timed(fn, *a):
+    start, cpu = time.perf_counter(), time.process_time()
+    count, length = fn(*a)
+    return {"samples_per_second": count / (time.perf_counter() - start),
+            "samples_per_cpu_second": count / (time.process_time() - cpu),
+            "mean_completion_tokens": length}
+
+  starjax_samples(True, -1)  # compile every shape either way meets
+  starjax_samples(False, -1)
+  runs = [(timed(starjax_samples, True, r), timed(starjax_samples, False, r),
+           timed(transformers_samples, r)) for r in range(2)]
+  best = [max((r[i] for r in runs), key=lambda x: x["samples_per_second"]) for i in range(3)]
+  results = {"model_dir": args.model_dir, "problems": list(benchmark.problems),
+             "settings": dataclasses.asdict(settings), "stops": stops,
+             "starjax": best[0], "starjax_without_row_dropping": best[1],
+             "transformers_harness_stopping": best[2],
+             "ratio": best[0]["samples_per_second"] / best[2]["samples_per_second"],
+             "cpu_ratio": best[0]["samples_per_cpu_second"] / best[2]["samples_per_cpu_second"],
+             "row_dropping_gain": best[0]["samples_per_second"] / best[1]["samples_per_second"],
+             "load_average": os.getloadavg()}
+  print(json.dumps(results, indent=1))
+  print(f"{len(benchmark.problems)} problems x n={settings.num_samples}, stop strings: starjax "
+        f"{best[0]['samples_per_second']:.2f} samples/s ({best[1]['samples_per_second']:.2f} "
+        f"without dropping stopped rows) vs transformers generate() with the harness's stopping "
+        f"{best[2]['samples_per_second']:.2f} = {results['ratio']:.2f}x; per CPU-second "
+        f"{results['cpu_ratio']:.2f}x")
 
 
 if __name__ == "__main__":
