@@ -26,9 +26,11 @@ both sides' mean completion length beside the speeds.
 """
 
 import argparse
+import atexit
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -114,11 +116,8 @@ def main():
     return made
 
   def timed(fn):
-    """(samples per second, samples per CPU-second of this process: comparable when other
-    jobs share the machine, since both sides use every core)."""
-    start, cpu = time.perf_counter(), time.process_time()
-    count = fn()
-    return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
+    count, wall, cpu = measure(fn)
+    return count / wall, count / cpu
 
   starjax_samples()  # compile every batch shape
   # Interleaved, so a change in the machine's load hits every side alike.
@@ -143,6 +142,15 @@ def main():
         f"({workers} batches at once; {single_rate:.2f} one at a time) vs transformers "
         f"generate() {theirs_rate:.2f} samples/s = {ours_rate / theirs_rate:.2f}x (goal >= 3x); "
         f"per CPU-second {ours_cpu:.2f} vs {theirs_cpu:.2f} = {ours_cpu / theirs_cpu:.2f}x")
+
+
+def measure(fn, *args):
+  """(fn(*args), wall seconds, CPU seconds of this process). Samples per CPU-second compare
+  fairly when other jobs share the machine, since both sides use every core."""
+  start, cpu = time.perf_counter(), time.process_time()
+  result = fn(*args)
+  return result, time.perf_counter() - start, time.process_time() - cpu
+
 
 def with_stop_strings(args):
   """The evaluation protocol on a trained model (--model_dir): see the module docstring."""
@@ -169,6 +177,7 @@ def with_stop_strings(args):
   stops = tuple(benchmark.language.stop_tokens)
   context = min(settings.max_length, ours.tokens.config.max_seq_len)
   tmp = tempfile.mkdtemp()
+  atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the exported model, the samples
   to_hf(args.model_dir, os.path.join(tmp, "hf"))
   theirs = transformers.AutoModelForCausalLM.from_pretrained(os.path.join(tmp, "hf"),
                                                              dtype=torch.float32).eval()
@@ -219,10 +228,8 @@ def with_stop_strings(args):
     return made, sum(lengths) / len(lengths)
 
   def timed(fn, *a):
-    start, cpu = time.perf_counter(), time.process_time()
-    count, length = fn(*a)
-    return {"samples_per_second": count / (time.perf_counter() - start),
-            "samples_per_cpu_second": count / (time.process_time() - cpu),
+    (count, length), wall, cpu = measure(fn, *a)
+    return {"samples_per_second": count / wall, "samples_per_cpu_second": count / cpu,
             "mean_completion_tokens": length}
 
   starjax_samples(True, -1)  # compile every shape either way meets
