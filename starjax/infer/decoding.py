@@ -26,6 +26,7 @@ from starjax import sharding
 from starjax.infer.sampling import SamplingConfig, sample_tokens
 from starjax.model import DecoderConfig, KVCache, abstract_decoder, unstack_layers
 from starjax.model.layers import output_major_kernel
+from starjax.model.shared_prefix import PrefixCache
 from jax.sharding import PartitionSpec as P
 
 # Batches of at least this many rows decode with the MLP kernel layout of TokenGenerator's
@@ -35,6 +36,9 @@ LOOP_LAYOUT_ROWS = 32
 # Batches of at least this many rows shrink to the next power of two at or above the rows
 # still decoding whenever that is smaller (see TokenGenerator.generate).
 COMPACT_MIN_ROWS = 8
+
+# Slots by which a row's cache grows on one CPU device (see TokenGenerator.__init__).
+CACHE_STEP = 64
 
 # (row, generated token ids so far) → True if the row should stop (e.g. a stop string).
 StopCheck = Callable[[int, list[int]], bool]
@@ -103,6 +107,16 @@ class TokenGenerator:
                                                              "use_top_p"),
                            donate_argnames=("state",))
     self._select_rows = jax.jit(_select_rows)
+    self._grow = jax.jit(_grow, static_argnames=("length",))
+    # n samples of one prompt attend to its keys and values held once (a PrefixCache) instead
+    # of a copy in every row (starjax/model/shared_prefix.py); a mesh keeps the copies, which
+    # its batch sharding lays out like every other row.
+    self.share_prefix = self.mesh is None
+    # On one CPU device each row's cache grows by CACHE_STEP slots as decoding reaches its end,
+    # so that a step attends over the slots written so far rather than the whole buffer (at
+    # 512 slots the cache's positions cost ~30 % of a 50-row step); every length is one more
+    # compiled decode shape, which elsewhere costs more than it saves.
+    self.cache_step = CACHE_STEP if self.loop_layout else 0
 
   @staticmethod
   def param_shardings(config: DecoderConfig, mesh_config: sharding.MeshConfig) -> dict:
@@ -170,22 +184,31 @@ class TokenGenerator:
 
   def _prefill_shared_fn(self, params, tokens, segment_ids, rows, key, limit, temperature, top_k,
                          top_p, *, cache_len, max_new_tokens, greedy, use_top_k, use_top_p):
-    """_prefill_fn over the distinct prompts only [u, p], then each of the b output rows takes
-    the cache and last logits of its prompt (rows: int32 [b] → prompt index) and samples its
-    own first token: n samples of one prompt cost one prefill."""
+    """_prefill_fn over the distinct prompts only [u, p], then each of the b output rows samples
+    its own first token from its prompt's last logits (rows: int32 [b] → prompt index): n
+    samples of one prompt cost one prefill. One prompt (u = 1, with share_prefix) becomes the
+    cache's shared prefix and each row's own cache (cache_len slots) starts empty; several are
+    copied into their rows' caches (cache_len slots from the prompt's first)."""
     positions = jnp.maximum(jnp.cumsum(segment_ids, axis=1) - 1, 0).astype(jnp.int32)
-    cache = KVCache.zeros(self.config, tokens.shape[0], cache_len)
+    prefix = tokens.shape[0] == 1 and self.share_prefix
+    cache = KVCache.zeros(self.config, tokens.shape[0],
+                          tokens.shape[1] if prefix else cache_len)
     model, layers = self._model(params)
     logits, cache = model.decode(tokens, positions, cache, jnp.int32(0), layers,
                                  segment_ids=segment_ids)
-    cache = jax.tree.map(lambda x: x[rows], cache)
-    key = _row_keys(key, rows.shape[0])
+    b = rows.shape[0]
+    if prefix:
+      shared = PrefixCache(key=cache.key, value=cache.value, segment_ids=cache.segment_ids)
+      cache = dataclasses.replace(KVCache.zeros(self.config, b, cache_len), prefix=shared)
+    else:
+      cache = jax.tree.map(lambda x: x[rows], cache)
+    key = _row_keys(key, b)
     first = sample_tokens(logits[rows, -1], _step_keys(key, 0), temperature, top_k, top_p,
                           greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
-    output = jnp.full((rows.shape[0], max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
+    output = jnp.full((b, max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
     done = (first == self.eos_id) | (limit <= 1)
-    return DecodeState(cache=cache, index=jnp.int32(tokens.shape[1]), token=first,
-                       position=positions[rows, -1] + 1, done=done, output=output,
+    return DecodeState(cache=cache, index=jnp.int32(0 if prefix else tokens.shape[1]),
+                       token=first, position=positions[rows, -1] + 1, done=done, output=output,
                        count=jnp.int32(1), limit=limit, key=key)
 
   def _decode_fn(self, params, state: DecodeState, steps, temperature, top_k, top_p, *,
@@ -210,6 +233,13 @@ class TokenGenerator:
     return jax.lax.while_loop(cond, body, state)
 
   # -- host loop ----------------------------------------------------------------------------
+  def _capacity(self, index: int, full: int) -> int:
+    """Own cache slots for a decode chunk whose first token goes to slot `index`: the whole
+    buffer, or (cache_step) the next multiple of it that holds the chunk."""
+    if not self.cache_step:
+      return full
+    return min(full, _bucket(index + self.chunk_size, self.cache_step))
+
   def check_lengths(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> None:
     if not prompts:
       raise ValueError("no prompts given")
@@ -251,18 +281,22 @@ class TokenGenerator:
                   use_top_p=sampling.top_p < 1.0)
     dynamic = (jnp.float32(sampling.temperature), jnp.int32(sampling.top_k),
                jnp.float32(sampling.top_p))
+    # A row's first own slot: after the prompt, or 0 when the prompt is a shared prefix.
+    base = 0 if shared and len(distinct) == 1 and self.share_prefix else p
+    full = base + buffer
     with self._sharding_context():
       if shared:
         index = {prompt: i for i, prompt in enumerate(distinct)}
         rows = jnp.asarray([index[tuple(prompt)] for prompt in prompts], jnp.int32)
         state = self._prefill_shared(self.params, jnp.asarray(tokens), jnp.asarray(segments),
                                      rows, jax.random.key(sampling.seed), jnp.int32(max_new),
-                                     *dynamic, cache_len=p + buffer, max_new_tokens=buffer,
-                                     **static)
+                                     *dynamic, cache_len=self._capacity(base, full),
+                                     max_new_tokens=buffer, **static)
       else:
         state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
                               jax.random.key(sampling.seed), jnp.int32(max_new), *dynamic,
-                              cache_len=p + buffer, max_new_tokens=buffer, **static)
+                              cache_len=self._capacity(base, full), max_new_tokens=buffer,
+                              **static)
       # Rows finish at different steps (a problem's samples stop at their own stop string),
       # but a step costs every row of the batch. So between chunks the batch shrinks to the
       # next power of two at or above the rows still decoding, whenever that is smaller:
@@ -297,6 +331,9 @@ class TokenGenerator:
           state = self._select_rows(state, jnp.asarray(rows, jnp.int32))
           state = dataclasses.replace(state, done=state.done | jnp.asarray(padding))
           origin = np.where(padding, -1, origin[rows])
+        capacity = self._capacity(base + count - 1, full)  # `token` goes to slot base+count-1
+        if capacity > state.cache.segment_ids.shape[1]:
+          state = self._grow(state, length=capacity)
         state = self._decode(self.params, state, jnp.int32(self.chunk_size), *dynamic, **static)
       rows = np.flatnonzero(origin >= 0)
       outputs[origin[rows]] = np.asarray(state.output)[rows]
@@ -326,11 +363,24 @@ def _step_keys(keys: jax.Array, step) -> jax.Array:
 
 
 def _select_rows(state: DecodeState, rows: jax.Array) -> DecodeState:
-  """The state of the batch made of `rows` (int32 [b']) of this one."""
+  """The state of the batch made of `rows` (int32 [b']) of this one (a shared prefix stays)."""
   take = lambda x: x[rows]  # noqa: E731
-  return dataclasses.replace(state, cache=jax.tree.map(take, state.cache), token=take(state.token),
+  c = state.cache
+  cache = dataclasses.replace(c, key=tuple(map(take, c.key)), value=tuple(map(take, c.value)),
+                              segment_ids=take(c.segment_ids))
+  return dataclasses.replace(state, cache=cache, token=take(state.token),
                              position=take(state.position), done=take(state.done),
                              output=take(state.output), key=take(state.key))
+
+
+def _grow(state: DecodeState, length: int) -> DecodeState:
+  """The state with each row's own cache extended to `length` slots (new slots empty)."""
+  c = state.cache
+  def pad(x):
+    return jnp.pad(x, [(0, 0), (0, length - x.shape[1])] + [(0, 0)] * (x.ndim - 2))
+  cache = dataclasses.replace(c, key=tuple(map(pad, c.key)), value=tuple(map(pad, c.value)),
+                              segment_ids=pad(c.segment_ids))
+  return dataclasses.replace(state, cache=cache)
 
 
 def _output_major_fc(layer: dict) -> dict:

@@ -27,9 +27,15 @@ from starjax.sharding import active_sequence_axes, constrain
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass
 class LayerCache:
-  """Keys and values of one layer for every cached position: each [batch, cache_len, kv_heads, head_dim]."""
+  """Keys and values of one layer for every cached position: each [batch, cache_len, kv_heads, head_dim].
+
+  prefix_key, prefix_value: [1, prompt_len, kv_heads, head_dim] of a prompt every row
+  continues (starjax/model/shared_prefix.py), or None; key/value then hold each row's own
+  slots after it."""
   key: jax.Array
   value: jax.Array
+  prefix_key: jax.Array | None = None
+  prefix_value: jax.Array | None = None
 
 
 def write_cache(cache: jax.Array, new: jax.Array, index: jax.Array) -> jax.Array:
@@ -60,6 +66,8 @@ class MaskInfo:
   load_balanced: (static) queries and keys are one sequence in context parallelism's
     load-balanced layout, split over the active mesh's context axis; q_index holds each
     token's original index (starjax/model/context_parallel.py).
+  prefix_segment_ids: [1, prompt_len] of a shared prefix (LayerCache.prefix_key), or None;
+    q_index and kv_segment_ids then count each row's own slots after it.
   """
   q_index: jax.Array
   q_segment_ids: jax.Array
@@ -67,6 +75,7 @@ class MaskInfo:
   plain_causal: bool = dataclasses.field(metadata=dict(static=True), default=False)
   self_attention: bool = dataclasses.field(metadata=dict(static=True), default=False)
   load_balanced: bool = dataclasses.field(metadata=dict(static=True), default=False)
+  prefix_segment_ids: jax.Array | None = None
 
 
 def attention_mask(info: MaskInfo, sliding_window: int | None) -> jax.Array:
@@ -337,9 +346,15 @@ class Attention(nnx.Module):
       q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
     if cache is not None:
       k, v = write_cache(cache.key, k, cache_index), write_cache(cache.value, v, cache_index)
-      cache = LayerCache(key=k, value=v)
+      cache = dataclasses.replace(cache, key=k, value=v)
       k, v = k.astype(q.dtype), v.astype(q.dtype)
-    encoded = dot_product_attention(
-        q, k, v, info, sliding_window=c.sliding_window, implementation=c.attention_impl,
-        dropout_rate=c.dropout_rate, dropout_key=dropout_key)
+    if cache is not None and cache.prefix_key is not None:
+      from starjax.model.shared_prefix import shared_prefix_attention  # pylint: disable=import-outside-toplevel
+      encoded = shared_prefix_attention(q, k, v, cache.prefix_key.astype(q.dtype),
+                                        cache.prefix_value.astype(q.dtype), info,
+                                        sliding_window=c.sliding_window)
+    else:
+      encoded = dot_product_attention(
+          q, k, v, info, sliding_window=c.sliding_window, implementation=c.attention_impl,
+          dropout_rate=c.dropout_rate, dropout_key=dropout_key)
     return self.out(encoded), cache

@@ -20,7 +20,9 @@ from starjax.model.attention import Attention, LayerCache, MaskInfo, write_cache
 from starjax.model.config import REMAT_POLICIES, DecoderConfig
 from starjax.model.context_parallel import load_balanced_order
 from starjax.model.layers import Embed, LayerNorm, Linear, dropout
+from starjax.model.shared_prefix import PrefixCache
 from starjax.sharding import active_sequence_axes, constrain
+
 
 class MLP(nnx.Module):
   """c_fc → tanh-approximated GELU → c_proj."""
@@ -75,10 +77,14 @@ class KVCache:
     decoding cheap. Per-layer arrays, not one stacked array, so that a decode step updates each
     layer's cache in place instead of slicing and re-stacking the whole stack.
   segment_ids: [batch, cache_len]: 1 for filled positions, 0 for padding / not yet written.
+  prefix: a prompt every row continues, held once (starjax/model/shared_prefix.py), or None;
+    key/value/segment_ids then hold each row's own slots after it, and cache indices count
+    those slots.
   """
   key: tuple[jax.Array, ...]
   value: tuple[jax.Array, ...]
   segment_ids: jax.Array
+  prefix: PrefixCache | None = None
 
   @classmethod
   def zeros(cls, config: DecoderConfig, batch: int, cache_len: int, dtype=None) -> "KVCache":
@@ -178,19 +184,22 @@ class Decoder(nnx.Module):
                                + jnp.arange(t, dtype=jnp.int32), (b, t))
     # A query sees the filled slots (segment 1) of its own row; padding queries see nothing
     # useful, and their outputs are never read.
+    prefix = cache.prefix
     info = MaskInfo(q_index=q_index, q_segment_ids=jnp.ones_like(segment_ids),
-                    kv_segment_ids=kv_segments)
+                    kv_segment_ids=kv_segments,
+                    prefix_segment_ids=None if prefix is None else prefix.segment_ids)
     graphdef = nnx.graphdef(self.blocks)
     x = constrain(self._embed(tokens, positions), ("act_batch", "act_length", "act_embed"))
     keys, values = [], []
     for i, params in enumerate(layer_params):
+      shared = () if prefix is None else (prefix.key[i], prefix.value[i])
       x, layer = nnx.merge(graphdef, params)(
-          x, positions, info, cache=LayerCache(cache.key[i], cache.value[i]),
+          x, positions, info, cache=LayerCache(cache.key[i], cache.value[i], *shared),
           cache_index=cache_index)
       keys.append(constrain(layer.key, CACHE_AXES))
       values.append(constrain(layer.value, CACHE_AXES))
     return self.ln_f(x), KVCache(key=tuple(keys), value=tuple(values),
-                                 segment_ids=kv_segments)
+                                 segment_ids=kv_segments, prefix=prefix)
 
   def _embed(self, tokens, positions):
     x = self.wte(tokens)

@@ -1,6 +1,8 @@
 """Rows that share a prompt (n samples of one problem) are prefilled once and still decode as
 if each had been prefilled on its own."""
 
+import dataclasses
+
 import numpy as np
 from flax import nnx
 
@@ -12,9 +14,9 @@ CONFIG = DecoderConfig(vocab_size=97, num_layers=2, hidden_size=32, num_heads=4,
                        mlp_dim=64, max_seq_len=64)
 
 
-def make_generator():
-  params = nnx.to_pure_dict(nnx.state(create_decoder(CONFIG, seed=5)))
-  return TokenGenerator(CONFIG, params, eos_id=0, chunk_size=4, prompt_bucket=8)
+def make_generator(config=CONFIG):
+  params = nnx.to_pure_dict(nnx.state(create_decoder(config, seed=5)))
+  return TokenGenerator(config, params, eos_id=0, chunk_size=4, prompt_bucket=8)
 
 
 def test_shared_prompt_rows_decode_like_separate_prompts():
@@ -35,3 +37,37 @@ def test_samples_of_one_prompt_are_independent_and_seeded():
   assert len({r[0] for r in rows if r}) > 1
   assert rows == [g.tokens for g in generator.generate([[4, 2, 6]] * 8, sampling)]
   assert np.all([len(r) <= 8 for r in rows])
+
+
+# StarCoder2's kind: GQA, RoPE and a sliding window shorter than prompt + completion (the
+# MQA kind takes the same path in the tests above).
+WINDOWED = dataclasses.replace(CONFIG, num_kv_heads=2, position_embedding="rope",
+                               sliding_window=12)
+
+
+def test_a_prompt_held_once_and_a_growing_cache_decode_like_copies():
+  """Samples of one prompt attend to it held once (a PrefixCache) while each row's own cache
+  grows by cache_step slots; with every row holding a copy in a full-length cache instead, the
+  same seed gives the same tokens, greedy and sampled, through a shrinking batch."""
+  held, copied = make_generator(WINDOWED), make_generator(WINDOWED)
+  held.cache_step = 8  # grows 8 → 16 → 24 own slots over the 20 tokens
+  copied.share_prefix, copied.cache_step = False, 0
+  seen = []  # (prompt held once, own cache slots) of every decode chunk of `held`
+  decode = held._decode  # pylint: disable=protected-access
+
+  def recording(params, state, *args, **kwargs):
+    seen.append((state.cache.prefix is not None, state.cache.segment_ids.shape[1]))
+    return decode(params, state, *args, **kwargs)
+
+  held._decode = recording  # pylint: disable=protected-access
+  prompt = [5, 9, 11, 3, 17]
+  stop = lambda row, ids: len(ids) >= 4 + 2 * row  # noqa: E731  rows stop at their own lengths
+  for sampling in (SamplingConfig(max_new_tokens=20),
+                   SamplingConfig(max_new_tokens=20, temperature=0.9, top_p=0.9, seed=4)):
+    ours = held.generate([prompt] * 8, sampling, stop)
+    theirs = copied.generate([prompt] * 8, sampling, stop)
+    assert [g.tokens for g in ours] == [g.tokens for g in theirs]
+    assert [g.finish_reason for g in ours] == [g.finish_reason for g in theirs]
+    assert all(held_once for held_once, _ in seen)
+    assert sorted({slots for _, slots in seen}) == [8, 16, 24]
+    seen.clear()
