@@ -365,22 +365,22 @@ def _step_keys(keys: jax.Array, step) -> jax.Array:
 def _select_rows(state: DecodeState, rows: jax.Array) -> DecodeState:
   """The state of the batch made of `rows` (int32 [b']) of this one (a shared prefix stays)."""
   take = lambda x: x[rows]  # noqa: E731
-  c = state.cache
-  cache = dataclasses.replace(c, key=tuple(map(take, c.key)), value=tuple(map(take, c.value)),
-                              segment_ids=take(c.segment_ids))
-  return dataclasses.replace(state, cache=cache, token=take(state.token),
+  return dataclasses.replace(state, cache=_map_own(take, state.cache), token=take(state.token),
                              position=take(state.position), done=take(state.done),
                              output=take(state.output), key=take(state.key))
 
 
 def _grow(state: DecodeState, length: int) -> DecodeState:
   """The state with each row's own cache extended to `length` slots (new slots empty)."""
-  c = state.cache
   def pad(x):
     return jnp.pad(x, [(0, 0), (0, length - x.shape[1])] + [(0, 0)] * (x.ndim - 2))
-  cache = dataclasses.replace(c, key=tuple(map(pad, c.key)), value=tuple(map(pad, c.value)),
-                              segment_ids=pad(c.segment_ids))
-  return dataclasses.replace(state, cache=cache)
+  return dataclasses.replace(state, cache=_map_own(pad, state.cache))
+
+
+def _map_own(fn, cache: KVCache) -> KVCache:
+  """fn over each row's own cache arrays [b, slots, ...]; a shared prefix is left as it is."""
+  return dataclasses.replace(cache, key=tuple(map(fn, cache.key)),
+                             value=tuple(map(fn, cache.value)), segment_ids=fn(cache.segment_ids))
 
 
 def _output_major_fc(layer: dict) -> dict:
