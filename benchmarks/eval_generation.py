@@ -6,9 +6,9 @@ starjax.convert.hf.save_pretrained and loaded by transformers, so both sample fr
 model. Each side makes n samples of each of --problems HumanEval-sized prompts with `run.py
 eval`'s settings (gin/runs/eval.gin: temperature 0.2, top-p 0.95, its batch size): starjax as
 `run.py eval` batches them (a problem's samples in batches of up to batch_size rows whose
-prompt is prefilled once and shared, GenerationSettings.concurrent_batches batches at once;
-also timed one batch at a time), transformers with generate(num_return_sequences=len(batch))
-on the same batches, one after another. Every row decodes exactly --new_tokens tokens (no
+prompt is prefilled once and held once, GenerationSettings.problems_per_batch problems per
+batch and concurrent_batches batches at once; also timed one batch at a time), transformers
+with generate(num_return_sequences=len(batch)) on each problem's batches, one after another. Every row decodes exactly --new_tokens tokens (no
 EOS), so both do the same work. Reports samples/s and the ratio; goal (issue 16): >= 3x.
 
     python benchmarks/eval_generation.py [--n=50] [--problems=4] [--batch_size=N] [--new_tokens=128] [--temperature=T]
@@ -42,7 +42,8 @@ from flax import nnx  # noqa: E402
 
 from starjax import gin_config  # noqa: E402
 from starjax.eval.generation import (GenerationSettings, batch_sampling,  # noqa: E402
-                                     concurrent_batches, in_order, problem_batches)
+                                     concurrent_batches, in_order, problem_batches,
+                                     problems_per_batch)
 from starjax.infer.decoding import TokenGenerator  # noqa: E402
 from starjax.model import DecoderConfig, create_decoder  # noqa: E402
 
@@ -59,6 +60,8 @@ def main():
   parser.add_argument("--new_tokens", type=int, default=128)
   parser.add_argument("--temperature", type=float, default=None,
                       help="default: eval.gin's 0.2 (pass@1); 0.8 is the usual pass@10/100 one")
+  parser.add_argument("--problems_per_batch", type=int, default=None,
+                      help="default: eval.gin's (1)")
   parser.add_argument("--model_dir", default=None,
                       help="a trained MODEL_DIR: run the protocol with stop strings (see above)")
   parser.add_argument("--problems", type=int, default=None,
@@ -77,6 +80,8 @@ def main():
   settings = GenerationSettings()
   if args.temperature is not None:
     settings = dataclasses.replace(settings, temperature=args.temperature)
+  if args.problems_per_batch is not None:
+    settings = dataclasses.replace(settings, problems_per_batch=args.problems_per_batch)
   args.n = args.n or settings.num_samples
   args.batch_size = args.batch_size or settings.batch_size
   config = DecoderConfig()
@@ -90,7 +95,9 @@ def main():
   prompts = {f"HumanEval/{i}": rng.integers(1, config.vocab_size, args.prompt_tokens).tolist()
              for i in range(args.problems)}
   work = [(task, prompt) for task, prompt in prompts.items() for _ in range(args.n)]
-  batches = problem_batches(work, args.batch_size)
+  merged = problems_per_batch(settings)
+  batches = problem_batches(work, args.batch_size, merged)
+  peer_batches = problem_batches(work, args.batch_size)  # generate() takes one prompt
   workers = concurrent_batches(ours, settings)
 
   def starjax_batch(item):
@@ -103,7 +110,7 @@ def main():
 
   def transformers_samples():
     made = 0
-    for _, batch in batches:
+    for _, batch in peer_batches:
       ids = torch.tensor([batch[0][1]])
       with torch.inference_mode():
         out = theirs.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
@@ -128,6 +135,7 @@ def main():
   results = {"config": args.gin_file, "n": args.n, "problems": args.problems,
              "temperature": settings.temperature, "top_p": settings.top_p,
              "batch_size": args.batch_size, "concurrent_batches": workers,
+             "problems_per_batch": merged,
              "batches": [len(b) for _, b in batches], "prompt_tokens": args.prompt_tokens,
              "new_tokens": args.new_tokens, "torch_threads": torch.get_num_threads(),
              "starjax_samples_per_second": ours_rate,
@@ -170,6 +178,8 @@ def with_stop_strings(args):
     settings = dataclasses.replace(settings, temperature=args.temperature)
   if args.n:
     settings = dataclasses.replace(settings, num_samples=args.n)
+  if args.problems_per_batch is not None:
+    settings = dataclasses.replace(settings, problems_per_batch=args.problems_per_batch)
   if args.batch_size:
     settings = dataclasses.replace(settings, batch_size=args.batch_size)
   ours = Generator.load(model_dir=args.model_dir)

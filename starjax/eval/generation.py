@@ -56,6 +56,20 @@ class GenerationSettings:
   # fills: two 50-row batches on the 2-core bench machine made 1.46x the samples/s of one at
   # a time (BENCHMARKS.md, evaluation generation).
   concurrent_batches: int = 0
+  # Problems whose consecutive batches decode as one (each row keeps its own problem's token
+  # budget, max_length minus its prompt). 1 by default: two problems' 50 samples in one
+  # 100-row batch, both prompts held once, made no more samples/s than two 50-row batches at
+  # once on the 2-core bench machine, since every row then scores both prompts' keys
+  # (BENCHMARKS.md, evaluation generation).
+  problems_per_batch: int = 1
+
+
+def problems_per_batch(settings: GenerationSettings) -> int:
+  """settings.problems_per_batch, checked."""
+  if settings.problems_per_batch < 1:
+    raise ValueError(f"GenerationSettings.problems_per_batch={settings.problems_per_batch} "
+                     f"must be >= 1")
+  return settings.problems_per_batch
 
 
 def concurrent_batches(tokens: TokenGenerator, settings: GenerationSettings) -> int:
@@ -160,14 +174,17 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
 
   def complete(item):
     start, batch = item
-    longest = max(len(ids) for _, ids in batch)
-    budget = (min(benchmark.language.max_new_tokens, context - longest) if fim
-              else min(settings.max_length, context) - longest)
-    sampling = batch_sampling(settings, budget, benchmark.language.stop_tokens, start)
-    return batch, generator.complete_ids([ids for _, ids in batch], sampling)
+    # Each row's own budget, whatever prompt it shares a batch with.
+    budgets = [min(benchmark.language.max_new_tokens, context - len(ids)) if fim
+               else min(settings.max_length, context) - len(ids) for _, ids in batch]
+    sampling = batch_sampling(settings, max(budgets), benchmark.language.stop_tokens, start)
+    return batch, generator.complete_ids([ids for _, ids in batch], sampling,
+                                         max_new_tokens=budgets)
 
+  batches = problem_batches(work, settings.batch_size,
+                            problems_per_batch(settings))
   with open(out_path, "a") as out:
-    for batch, completions in in_order(complete, problem_batches(work, settings.batch_size),
+    for batch, completions in in_order(complete, batches,
                                        concurrent_batches(generator.tokens, settings)):
       for (task_id, _), completion in zip(batch, completions):
         problem = benchmark.problems[task_id]
@@ -199,12 +216,12 @@ def batch_sampling(settings: GenerationSettings, max_new_tokens: int, stop: Sequ
       seed=settings.seed + start)
 
 
-def problem_batches(work: list, batch_size: int) -> list[tuple[int, list]]:
-  """(index of its first item, batch) of the (task_id, prompt ids) work list: each batch holds
-  samples of one problem only, so the decoder prefills its prompt once (shared across the
-  batch); a problem's samples are split into equal batches of at most batch_size (50 at 16 →
-  12, 13, 12, 13). The work list is in prompt-length order, so nearby batches share compiled
-  shapes."""
+def problem_batches(work: list, batch_size: int, problems: int = 1) -> list[tuple[int, list]]:
+  """(index of its first item, batch) of the (task_id, prompt ids) work list: a problem's
+  samples are split into equal batches of at most batch_size (50 at 16 → 12, 13, 12, 13), and
+  up to `problems` consecutive ones of different problems decode as one batch, so the decoder
+  prefills each prompt once and holds it once for the batch. The work list is in prompt-length
+  order, so nearby batches share compiled shapes (and merged problems have similar prompts)."""
   batches, start = [], 0
   while start < len(work):
     end = start
@@ -216,7 +233,14 @@ def problem_batches(work: list, batch_size: int) -> list[tuple[int, list]]:
       hi = start + (end - start) * (i + 1) // count
       batches.append((lo, work[lo:hi]))
     start = end
-  return batches
+  merged: list[tuple[int, list, set]] = []
+  for lo, batch in batches:
+    if merged and len(merged[-1][2]) < problems and batch[0][0] not in merged[-1][2]:
+      first, items, tasks = merged[-1]
+      merged[-1] = (first, items + batch, tasks | {batch[0][0]})
+    else:
+      merged.append((lo, batch, {batch[0][0]}))
+  return [(lo, batch) for lo, batch, _ in merged]
 
 
 def generate_and_score(generator: Generator, benchmark: Benchmark, out_dir: str,

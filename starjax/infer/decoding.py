@@ -26,7 +26,7 @@ from starjax import sharding
 from starjax.infer.sampling import SamplingConfig, sample_tokens
 from starjax.model import DecoderConfig, KVCache, abstract_decoder, unstack_layers
 from starjax.model.layers import output_major_kernel
-from starjax.model.shared_prefix import PrefixCache
+from starjax.model.shared_prefix import PrefixCache, holds_prefix
 from jax.sharding import PartitionSpec as P
 
 # Batches of at least this many rows decode with the MLP kernel layout of TokenGenerator's
@@ -54,7 +54,7 @@ class DecodeState:
   done: jax.Array       # bool [b]
   output: jax.Array     # int32 [b, max_new_tokens]
   count: jax.Array      # int32 []: tokens generated so far (all rows)
-  limit: jax.Array      # int32 []: max_new_tokens (the output buffer may be longer: a bucket)
+  limit: jax.Array      # int32 [b]: each row's max_new_tokens (the output buffer may be longer)
   key: jax.Array        # [b]: each row's own PRNG key; step t draws with fold_in(key, t)
 
 
@@ -108,9 +108,9 @@ class TokenGenerator:
                            donate_argnames=("state",))
     self._select_rows = jax.jit(_select_rows)
     self._grow = jax.jit(_grow, static_argnames=("length",))
-    # n samples of one prompt attend to its keys and values held once (a PrefixCache) instead
-    # of a copy in every row (starjax/model/shared_prefix.py); a mesh keeps the copies, which
-    # its batch sharding lays out like every other row.
+    # n samples of a prompt (of a few prompts: holds_prefix) attend to its keys and values held
+    # once (a PrefixCache) instead of a copy in every row (starjax/model/shared_prefix.py);
+    # a mesh keeps the copies, which its batch sharding lays out like every other row.
     self.share_prefix = self.mesh is None
     # On one CPU device each row's cache grows by CACHE_STEP slots as decoding reaches its end,
     # so that a step attends over the slots written so far rather than the whole buffer (at
@@ -186,11 +186,11 @@ class TokenGenerator:
                          top_p, *, cache_len, max_new_tokens, greedy, use_top_k, use_top_p):
     """_prefill_fn over the distinct prompts only [u, p], then each of the b output rows samples
     its own first token from its prompt's last logits (rows: int32 [b] → prompt index): n
-    samples of one prompt cost one prefill. One prompt (u = 1, with share_prefix) becomes the
-    cache's shared prefix and each row's own cache (cache_len slots) starts empty; several are
-    copied into their rows' caches (cache_len slots from the prompt's first)."""
+    samples of one prompt cost one prefill. A few prompts (holds_prefix, with share_prefix)
+    become the cache's shared prefix and each row's own cache (cache_len slots) starts empty;
+    more are copied into their rows' caches (cache_len slots from the prompt's first)."""
     positions = jnp.maximum(jnp.cumsum(segment_ids, axis=1) - 1, 0).astype(jnp.int32)
-    prefix = tokens.shape[0] == 1 and self.share_prefix
+    prefix = self.share_prefix and holds_prefix(tokens.shape[0], rows.shape[0])
     cache = KVCache.zeros(self.config, tokens.shape[0],
                           tokens.shape[1] if prefix else cache_len)
     model, layers = self._model(params)
@@ -199,7 +199,8 @@ class TokenGenerator:
     b = rows.shape[0]
     if prefix:
       shared = PrefixCache(key=cache.key, value=cache.value, segment_ids=cache.segment_ids)
-      cache = dataclasses.replace(KVCache.zeros(self.config, b, cache_len), prefix=shared)
+      cache = dataclasses.replace(KVCache.zeros(self.config, b, cache_len), prefix=shared,
+                                  prefix_rows=rows)
     else:
       cache = jax.tree.map(lambda x: x[rows], cache)
     key = _row_keys(key, b)
@@ -214,7 +215,7 @@ class TokenGenerator:
   def _decode_fn(self, params, state: DecodeState, steps, temperature, top_k, top_p, *,
                  greedy, use_top_k, use_top_p):
     model, layers = self._model(params, loop=state.token.shape[0] >= LOOP_LAYOUT_ROWS)
-    limit = jnp.minimum(state.count + steps, state.limit)
+    limit = jnp.minimum(state.count + steps, jnp.max(state.limit))
 
     def cond(s):
       return (s.count < limit) & ~jnp.all(s.done)
@@ -240,11 +241,14 @@ class TokenGenerator:
       return full
     return min(full, _bucket(index + self.chunk_size, self.cache_step))
 
-  def check_lengths(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> None:
+  def check_lengths(self, prompts: Sequence[Sequence[int]],
+                    max_new_tokens: int | Sequence[int]) -> None:
+    """max_new_tokens: one for every prompt, or each prompt's own."""
     if not prompts:
       raise ValueError("no prompts given")
     limit = self.config.max_seq_len
-    for i, prompt in enumerate(prompts):
+    budgets = _per_prompt(max_new_tokens, len(prompts))
+    for i, (prompt, max_new_tokens) in enumerate(zip(prompts, budgets)):
       if len(prompt) == 0:
         raise ValueError(f"prompt {i} is empty: give at least one token of context")
       if len(prompt) > limit:
@@ -256,13 +260,20 @@ class TokenGenerator:
             f"model's context of {limit}; use max_new_tokens <= {limit - len(prompt)}")
 
   def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig,
-               stop_check: StopCheck | None = None) -> list[Generated]:
+               stop_check: StopCheck | None = None,
+               max_new_tokens: Sequence[int] | None = None) -> list[Generated]:
     """Completes every prompt (token ids, no padding); returns one Generated per prompt.
 
     Rows finish at EOS, when stop_check says so (checked every chunk_size tokens), or after
-    sampling.max_new_tokens. Rows never influence each other.
+    sampling.max_new_tokens (max_new_tokens: each prompt's own, at most that). Rows never
+    influence each other: a row's tokens are those it would get in a batch of its own.
     """
-    self.check_lengths(prompts, sampling.max_new_tokens)
+    limits = _per_prompt(sampling.max_new_tokens if max_new_tokens is None else max_new_tokens,
+                         len(prompts))
+    if max(limits) > sampling.max_new_tokens:
+      raise ValueError(f"max_new_tokens: a prompt's {max(limits)} exceeds "
+                       f"sampling.max_new_tokens={sampling.max_new_tokens}; raise it")
+    self.check_lengths(prompts, limits)
     b = len(prompts)
     p = _bucket(max(len(x) for x in prompts), self.prompt_bucket)
     # A prompt that several rows share (n samples of one problem) is prefilled once.
@@ -273,7 +284,7 @@ class TokenGenerator:
     for row, prompt in enumerate(distinct if shared else prompts):
       tokens[row, p - len(prompt):] = prompt
       segments[row, p - len(prompt):] = 1
-    max_new = sampling.max_new_tokens
+    max_new = max(limits)
     # The output buffer (and cache) is bucketed so nearby lengths share one compilation;
     # generation still stops at exactly max_new tokens.
     buffer = _bucket(max_new, self.prompt_bucket)
@@ -282,19 +293,21 @@ class TokenGenerator:
     dynamic = (jnp.float32(sampling.temperature), jnp.int32(sampling.top_k),
                jnp.float32(sampling.top_p))
     # A row's first own slot: after the prompt, or 0 when the prompt is a shared prefix.
-    base = 0 if shared and len(distinct) == 1 and self.share_prefix else p
+    base = 0 if shared and self.share_prefix and holds_prefix(len(distinct), b) else p
     full = base + buffer
     with self._sharding_context():
       if shared:
         index = {prompt: i for i, prompt in enumerate(distinct)}
         rows = jnp.asarray([index[tuple(prompt)] for prompt in prompts], jnp.int32)
         state = self._prefill_shared(self.params, jnp.asarray(tokens), jnp.asarray(segments),
-                                     rows, jax.random.key(sampling.seed), jnp.int32(max_new),
+                                     rows, jax.random.key(sampling.seed),
+                                     jnp.asarray(limits, jnp.int32),
                                      *dynamic, cache_len=self._capacity(base, full),
                                      max_new_tokens=buffer, **static)
       else:
         state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
-                              jax.random.key(sampling.seed), jnp.int32(max_new), *dynamic,
+                              jax.random.key(sampling.seed), jnp.asarray(limits, jnp.int32),
+                              *dynamic,
                               cache_len=self._capacity(base, full), max_new_tokens=buffer,
                               **static)
       # Rows finish at different steps (a problem's samples stop at their own stop string),
@@ -343,12 +356,21 @@ class TokenGenerator:
       ids = _until_eos(output[row], self.eos_id)
       if stopped[row]:
         reason = "stop"
-      elif len(ids) < max_new:
+      elif len(ids) < limits[row]:
         reason = "eos"
       else:
         reason = "length"
       results.append(Generated(tokens=ids, finish_reason=reason))
     return results
+
+
+def _per_prompt(max_new_tokens: int | Sequence[int], prompts: int) -> list[int]:
+  if isinstance(max_new_tokens, int):
+    return [max_new_tokens] * prompts
+  if len(max_new_tokens) != prompts:
+    raise ValueError(f"max_new_tokens: {len(max_new_tokens)} given for {prompts} prompts; "
+                     f"give one per prompt")
+  return [int(n) for n in max_new_tokens]
 
 
 def _row_keys(key: jax.Array, rows: int) -> jax.Array:
@@ -365,9 +387,13 @@ def _step_keys(keys: jax.Array, step) -> jax.Array:
 def _select_rows(state: DecodeState, rows: jax.Array) -> DecodeState:
   """The state of the batch made of `rows` (int32 [b']) of this one (a shared prefix stays)."""
   take = lambda x: x[rows]  # noqa: E731
-  return dataclasses.replace(state, cache=_map_own(take, state.cache), token=take(state.token),
+  cache = _map_own(take, state.cache)
+  if cache.prefix_rows is not None:
+    cache = dataclasses.replace(cache, prefix_rows=take(cache.prefix_rows))
+  return dataclasses.replace(state, cache=cache, token=take(state.token),
                              position=take(state.position), done=take(state.done),
-                             output=take(state.output), key=take(state.key))
+                             output=take(state.output), limit=take(state.limit),
+                             key=take(state.key))
 
 
 def _grow(state: DecodeState, length: int) -> DecodeState:

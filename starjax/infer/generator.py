@@ -84,15 +84,22 @@ class Generator:
     return self.complete_ids(encoded, sampling)
 
   def complete_ids(self, encoded: Sequence[Sequence[int]], sampling: SamplingConfig,
-                   extra_stops: Sequence[str] = ()) -> list[Completion]:
+                   extra_stops: Sequence[str] = (), *,
+                   max_new_tokens: Sequence[int] | None = None) -> list[Completion]:
+    """sampling.num_samples completions of each prompt's token ids; max_new_tokens: each
+    prompt's own budget (at most sampling.max_new_tokens), e.g. what a max length leaves it."""
     rows = [(i, ids) for i, ids in enumerate(encoded) for _ in range(sampling.num_samples)]
     stops = tuple(sampling.stop) + tuple(extra_stops)
+    if max_new_tokens is not None and len(max_new_tokens) != len(encoded):
+      raise ValueError(f"max_new_tokens: {len(max_new_tokens)} given for {len(encoded)} "
+                       f"prompts; give one per prompt")
 
     def stop_check(row: int, ids: list[int]) -> bool:
       return bool(stops) and cut_at_stop(self.decode(ids), stops)[1]
 
     generated: list[Generated] = self.tokens.generate(
-        [ids for _, ids in rows], sampling, stop_check if stops else None)
+        [ids for _, ids in rows], sampling, stop_check if stops else None,
+        None if max_new_tokens is None else [max_new_tokens[i] for i, _ in rows])
     completions = []
     for (index, _), out in zip(rows, generated):
       text, stopped = cut_at_stop(self.decode(out.tokens), stops)

@@ -29,8 +29,8 @@ from starjax.sharding import active_sequence_axes, constrain
 class LayerCache:
   """Keys and values of one layer for every cached position: each [batch, cache_len, kv_heads, head_dim].
 
-  prefix_key, prefix_value: [1, prompt_len, kv_heads, head_dim] of a prompt every row
-  continues (starjax/model/shared_prefix.py), or None; key/value then hold each row's own
+  prefix_key, prefix_value: [u, prompt_len, kv_heads, head_dim] of the prompts the rows
+  continue (starjax/model/shared_prefix.py), or None; key/value then hold each row's own
   slots after it."""
   key: jax.Array
   value: jax.Array
@@ -66,7 +66,8 @@ class MaskInfo:
   load_balanced: (static) queries and keys are one sequence in context parallelism's
     load-balanced layout, split over the active mesh's context axis; q_index holds each
     token's original index (starjax/model/context_parallel.py).
-  prefix_segment_ids: [1, prompt_len] of a shared prefix (LayerCache.prefix_key), or None;
+  prefix_segment_ids: [b, u * prompt_len] of a shared prefix (LayerCache.prefix_key) as each
+    row sees it (0 on other prompts' columns; [1, prompt_len] for one prompt), or None;
     q_index and kv_segment_ids then count each row's own slots after it.
   """
   q_index: jax.Array

@@ -13,7 +13,8 @@ import pytest
 from starjax import ROOT
 from starjax.eval.benchmarks import get_benchmark
 from starjax.eval.generation import (GenerationSettings, completion_after, concurrent_batches,
-                                     generate_samples, in_order, task_subset)
+                                     generate_samples, in_order, problem_batches,
+                                     problems_per_batch, task_subset)
 from starjax.eval.hooks import PassAtOneHook
 from starjax.infer import Generator
 from starjax.model import DecoderConfig
@@ -67,6 +68,40 @@ def test_batches_decoded_at_once_write_what_one_at_a_time_writes(eval_model_dir,
                      progress=False)
     written[at_once] = open(path).read()
   assert written[2] == written[1] and len(written[1].splitlines()) == 6
+
+
+def test_consecutive_problems_share_a_batch_up_to_problems_per_batch():
+  work = [("a", [1])] * 3 + [("b", [2])] * 3 + [("c", [3])] * 2
+  assert [(lo, len(b)) for lo, b in problem_batches(work, 2)] == [(0, 1), (1, 2), (3, 1),
+                                                                  (4, 2), (6, 2)]
+  # A problem's own batches stay apart; the next problem's first joins its last.
+  merged = problem_batches(work, 2, problems=2)
+  assert [(lo, [t for t, _ in b]) for lo, b in merged] == [
+      (0, ["a"]), (1, ["a", "a", "b"]), (4, ["b", "b", "c", "c"])]
+  assert [item for _, b in merged for item in b] == work
+  assert [len(b) for _, b in problem_batches(work, 3, problems=3)] == [8]
+
+
+def test_two_problems_in_one_batch_keep_their_own_token_budgets(eval_model_dir, tmp_path):
+  """Greedy samples of problems batched two by two equal those of one problem per batch, with
+  max_length binding: each row stops at max_length minus its own prompt's length."""
+  generator = Generator.load(model_dir=eval_model_dir)
+  assert problems_per_batch(GenerationSettings()) == 1
+  with pytest.raises(ValueError, match="problems_per_batch=0"):
+    problems_per_batch(GenerationSettings(problems_per_batch=0))
+  benchmark = task_subset(get_benchmark("humaneval"), None, 3)
+  lengths = sorted(len(generator.encode(p.prompt.rstrip())) for p in benchmark.problems.values())
+  assert len(set(lengths)) == 3  # three different budgets
+  written = {}
+  for problems in (2, 1):
+    path = str(tmp_path / f"samples_{problems}.jsonl")
+    settings = GenerationSettings(num_samples=2, temperature=0.0, max_length=lengths[-1] + 24,
+                                  batch_size=2, problems_per_batch=problems)
+    generate_samples(generator, benchmark, path, settings, progress=False)
+    written[problems] = [json.loads(line) for line in open(path)]
+  assert written[2] == written[1] and len(written[1]) == 6
+  ids = {s["task_id"]: len(generator.encode(s["completion"])) for s in written[1]}
+  assert max(ids.values()) > 8  # the completions are long enough that the budgets bind
 
 
 def test_in_order_overlaps_the_work_but_yields_in_order():

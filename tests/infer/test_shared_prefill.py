@@ -71,3 +71,39 @@ def test_a_prompt_held_once_and_a_growing_cache_decode_like_copies():
     assert all(held_once for held_once, _ in seen)
     assert sorted({slots for _, slots in seen}) == [8, 16, 24]
     seen.clear()
+
+
+def test_two_prompts_held_once_decode_like_copies():
+  """Two problems' samples in one batch (eval's problems_per_batch): both prompts held once,
+  each row attending its own, give the tokens of every row holding a copy of its prompt,
+  whatever order the rows come in, through a shrinking batch."""
+  held, copied = make_generator(WINDOWED), make_generator(WINDOWED)
+  copied.share_prefix, copied.cache_step = False, 0
+  seen = []  # prompts held once in every decode chunk of `held`
+  decode = held._decode  # pylint: disable=protected-access
+
+  def recording(params, state, *args, **kwargs):
+    prefix = state.cache.prefix
+    seen.append(0 if prefix is None else prefix.segment_ids.shape[0])
+    return decode(params, state, *args, **kwargs)
+
+  held._decode = recording  # pylint: disable=protected-access
+  first, second = [5, 9, 11, 3, 17], [8, 2, 2, 14, 6, 21, 7, 30, 4]  # different lengths
+  stop = lambda row, ids: len(ids) >= 3 + 2 * (row % 5)  # noqa: E731
+  for prompts in ([first] * 4 + [second] * 4, [first, second] * 4):
+    for sampling in (SamplingConfig(max_new_tokens=16),
+                     SamplingConfig(max_new_tokens=16, temperature=0.9, top_p=0.9, seed=2)):
+      ours = held.generate(prompts, sampling, stop)
+      theirs = copied.generate(prompts, sampling, stop)
+      assert [g.tokens for g in ours] == [g.tokens for g in theirs]
+      assert [g.finish_reason for g in ours] == [g.finish_reason for g in theirs]
+      assert seen and set(seen) == {2}
+      seen.clear()
+  # Each prompt's own token budget: a row's tokens are those of a batch of its prompt alone.
+  sampling = SamplingConfig(max_new_tokens=16, temperature=0.9, top_p=0.9, seed=2)
+  budgets = [7] * 4 + [16] * 4
+  ours = held.generate([first] * 4 + [second] * 4, sampling, max_new_tokens=budgets)
+  alone = copied.generate([first] * 4, dataclasses.replace(sampling, max_new_tokens=7))
+  assert [g.tokens for g in ours[:4]] == [g.tokens for g in alone]
+  assert all(len(g.tokens) <= 7 for g in ours[:4]) and len(ours[4].tokens) > 7
+  assert [g.finish_reason for g in ours[:4]] == [g.finish_reason for g in alone]
