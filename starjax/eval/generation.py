@@ -178,8 +178,10 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
     budgets = [min(benchmark.language.max_new_tokens, context - len(ids)) if fim
                else min(settings.max_length, context) - len(ids) for _, ids in batch]
     sampling = batch_sampling(settings, max(budgets), benchmark.language.stop_tokens, start)
-    return batch, generator.complete_ids([ids for _, ids in batch], sampling,
-                                         max_new_tokens=budgets)
+    encoded = [ids for _, ids in batch]
+    if len(set(budgets)) == 1:  # one problem's batch: the plain call
+      return batch, generator.complete_ids(encoded, sampling)
+    return batch, generator.complete_ids(encoded, sampling, max_new_tokens=budgets)
 
   batches = problem_batches(work, settings.batch_size,
                             problems_per_batch(settings))
