@@ -365,8 +365,8 @@ class TokenGenerator:
 
 
 def _per_prompt(max_new_tokens: int | Sequence[int], prompts: int) -> list[int]:
-  if isinstance(max_new_tokens, int):
-    return [max_new_tokens] * prompts
+  if np.ndim(max_new_tokens) == 0:  # one for all (a Python or numpy integer)
+    return [int(max_new_tokens)] * prompts
   if len(max_new_tokens) != prompts:
     raise ValueError(f"max_new_tokens: {len(max_new_tokens)} given for {prompts} prompts; "
                      f"give one per prompt")
