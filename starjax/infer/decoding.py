@@ -26,7 +26,7 @@ from starjax import sharding
 from starjax.infer.sampling import SamplingConfig, sample_tokens
 from starjax.model import DecoderConfig, KVCache, abstract_decoder, unstack_layers
 from starjax.model.layers import output_major_kernel
-from starjax.model.shared_prefix import PrefixCache, holds_prefix
+from starjax.model.shared_prefix import PrefixCache, grouped_rows, holds_prefix
 from jax.sharding import PartitionSpec as P
 
 # Batches of at least this many rows decode with the MLP kernel layout of TokenGenerator's
@@ -101,8 +101,8 @@ class TokenGenerator:
                                                                "greedy", "use_top_k",
                                                                "use_top_p"))
     self._prefill_shared = jax.jit(self._prefill_shared_fn,
-                                   static_argnames=("cache_len", "max_new_tokens", "greedy",
-                                                    "use_top_k", "use_top_p"))
+                                   static_argnames=("cache_len", "max_new_tokens", "held",
+                                                    "greedy", "use_top_k", "use_top_p"))
     self._decode = jax.jit(self._decode_fn, static_argnames=("greedy", "use_top_k",
                                                              "use_top_p"),
                            donate_argnames=("state",))
@@ -173,7 +173,7 @@ class TokenGenerator:
     model, layers = self._model(params)
     logits, cache = model.decode(tokens, positions, cache, jnp.int32(0), layers,
                                  segment_ids=segment_ids)
-    key = _row_keys(key, b)
+    key = _row_keys(key, jnp.arange(b, dtype=jnp.int32))
     first = sample_tokens(logits[:, -1], _step_keys(key, 0), temperature, top_k, top_p,
                           greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
     output = jnp.full((b, max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
@@ -182,33 +182,32 @@ class TokenGenerator:
                        position=positions[:, -1] + 1, done=done, output=output,
                        count=jnp.int32(1), limit=limit, key=key)
 
-  def _prefill_shared_fn(self, params, tokens, segment_ids, rows, key, limit, temperature, top_k,
-                         top_p, *, cache_len, max_new_tokens, greedy, use_top_k, use_top_p):
+  def _prefill_shared_fn(self, params, tokens, segment_ids, rows, ids, key, limit, temperature,
+                         top_k, top_p, *, cache_len, max_new_tokens, held, greedy, use_top_k,
+                         use_top_p):
     """_prefill_fn over the distinct prompts only [u, p], then each of the b output rows samples
-    its own first token from its prompt's last logits (rows: int32 [b] → prompt index): n
-    samples of one prompt cost one prefill. A few prompts (holds_prefix, with share_prefix)
-    become the cache's shared prefix and each row's own cache (cache_len slots) starts empty;
-    more are copied into their rows' caches (cache_len slots from the prompt's first)."""
+    its own first token from its prompt's last logits (rows: int32 [b] → prompt index; ids:
+    int32 [b], the given row whose PRNG key it draws with): n samples of one prompt cost one
+    prefill. held: the prompts become the cache's shared prefix (the rows in u equal blocks,
+    grouped_rows) and each row's own cache (cache_len slots) starts empty; otherwise they are
+    copied into their rows' caches (cache_len slots from the prompt's first)."""
     positions = jnp.maximum(jnp.cumsum(segment_ids, axis=1) - 1, 0).astype(jnp.int32)
-    prefix = self.share_prefix and holds_prefix(tokens.shape[0], rows.shape[0])
-    cache = KVCache.zeros(self.config, tokens.shape[0],
-                          tokens.shape[1] if prefix else cache_len)
+    cache = KVCache.zeros(self.config, tokens.shape[0], tokens.shape[1] if held else cache_len)
     model, layers = self._model(params)
     logits, cache = model.decode(tokens, positions, cache, jnp.int32(0), layers,
                                  segment_ids=segment_ids)
     b = rows.shape[0]
-    if prefix:
+    if held:
       shared = PrefixCache(key=cache.key, value=cache.value, segment_ids=cache.segment_ids)
-      cache = dataclasses.replace(KVCache.zeros(self.config, b, cache_len), prefix=shared,
-                                  prefix_rows=rows)
+      cache = dataclasses.replace(KVCache.zeros(self.config, b, cache_len), prefix=shared)
     else:
       cache = jax.tree.map(lambda x: x[rows], cache)
-    key = _row_keys(key, b)
+    key = _row_keys(key, ids)
     first = sample_tokens(logits[rows, -1], _step_keys(key, 0), temperature, top_k, top_p,
                           greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
     output = jnp.full((b, max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
     done = (first == self.eos_id) | (limit <= 1)
-    return DecodeState(cache=cache, index=jnp.int32(0 if prefix else tokens.shape[1]),
+    return DecodeState(cache=cache, index=jnp.int32(0 if held else tokens.shape[1]),
                        token=first, position=positions[rows, -1] + 1, done=done, output=output,
                        count=jnp.int32(1), limit=limit, key=key)
 
@@ -276,9 +275,16 @@ class TokenGenerator:
     self.check_lengths(prompts, limits)
     b = len(prompts)
     p = _bucket(max(len(x) for x in prompts), self.prompt_bucket)
-    # A prompt that several rows share (n samples of one problem) is prefilled once.
+    # A prompt that several rows share (n samples of one problem) is prefilled once; a few
+    # such prompts are held once, their rows laid out in equal blocks (grouped_rows).
     distinct = list(dict.fromkeys(tuple(prompt) for prompt in prompts))
     shared = len(distinct) < b
+    index = {prompt: i for i, prompt in enumerate(distinct)}
+    prompt_of = np.asarray([index[tuple(prompt)] for prompt in prompts])
+    held = shared and self.share_prefix and holds_prefix(prompt_of, len(distinct))
+    # batch row → prompt row (-1: padding of a block, or after compaction)
+    origin = grouped_rows(prompt_of, len(distinct)) if held else np.arange(b)
+    groups = len(distinct) if held else 1  # blocks of rows, one per prompt held once
     tokens = np.zeros((len(distinct) if shared else b, p), np.int32)
     segments = np.zeros_like(tokens)
     for row, prompt in enumerate(distinct if shared else prompts):
@@ -293,17 +299,22 @@ class TokenGenerator:
     dynamic = (jnp.float32(sampling.temperature), jnp.int32(sampling.top_k),
                jnp.float32(sampling.top_p))
     # A row's first own slot: after the prompt, or 0 when the prompt is a shared prefix.
-    base = 0 if shared and self.share_prefix and holds_prefix(len(distinct), b) else p
+    base = 0 if held else p
     full = base + buffer
     with self._sharding_context():
       if shared:
-        index = {prompt: i for i, prompt in enumerate(distinct)}
-        rows = jnp.asarray([index[tuple(prompt)] for prompt in prompts], jnp.int32)
+        given = np.maximum(origin, 0)
+        rows = (np.repeat(np.arange(groups), len(origin) // groups) if held
+                else prompt_of[given])
+        # Padding rows get a budget of one token: done at the prefill.
+        budget = np.where(origin >= 0, np.asarray(limits)[given], 1)
         state = self._prefill_shared(self.params, jnp.asarray(tokens), jnp.asarray(segments),
-                                     rows, jax.random.key(sampling.seed),
-                                     jnp.asarray(limits, jnp.int32),
+                                     jnp.asarray(rows, jnp.int32),
+                                     jnp.asarray(given, jnp.int32),
+                                     jax.random.key(sampling.seed),
+                                     jnp.asarray(budget, jnp.int32),
                                      *dynamic, cache_len=self._capacity(base, full),
-                                     max_new_tokens=buffer, **static)
+                                     max_new_tokens=buffer, held=held, **static)
       else:
         state = self._prefill(self.params, jnp.asarray(tokens), jnp.asarray(segments),
                               jax.random.key(sampling.seed), jnp.asarray(limits, jnp.int32),
@@ -312,11 +323,11 @@ class TokenGenerator:
                               **static)
       # Rows finish at different steps (a problem's samples stop at their own stop string),
       # but a step costs every row of the batch. So between chunks the batch shrinks to the
-      # next power of two at or above the rows still decoding, whenever that is smaller:
-      # their cache and state are gathered, and each keeps its own PRNG key, so no row's
-      # tokens change. Every shrink is one more compiled decode shape; a mesh's batch
-      # sharding fixes its batch size.
-      origin = np.arange(b)              # batch row → prompt row (-1: padding of a bucket)
+      # next power of two at or above the rows still decoding (in each prompt's block, and
+      # without the blocks of prompts that are done), whenever that is smaller: their cache
+      # and state are gathered, and each keeps its own PRNG key, so no row's tokens change.
+      # Every shrink is one more compiled decode shape; a mesh's batch sharding fixes its
+      # batch size.
       outputs = np.full((b, buffer), self.eos_id, np.int32)
       stopped = np.zeros(b, bool)        # by prompt row
       while True:
@@ -333,17 +344,18 @@ class TokenGenerator:
           done = now
         if np.all(done) or count >= max_new:
           break
-        live = np.flatnonzero(~done)
-        size = 1 << (len(live) - 1).bit_length()
-        if self.mesh is None and len(origin) >= COMPACT_MIN_ROWS and size < len(origin):
+        plan = (_compaction(done, groups)
+                if self.mesh is None and len(origin) >= COMPACT_MIN_ROWS else None)
+        if plan is not None:
+          rows, padding, kept = plan
           finished = np.flatnonzero(done & (origin >= 0))
           outputs[origin[finished]] = np.asarray(state.output)[finished]
-          rows = np.concatenate((live, np.full(size - len(live), finished[0] if len(finished)
-                                               else live[0])))
-          padding = np.arange(size) >= len(live)
-          state = self._select_rows(state, jnp.asarray(rows, jnp.int32))
+          prompts_kept = (jnp.asarray(kept, jnp.int32) if held and len(kept) < groups
+                          else None)
+          state = self._select_rows(state, jnp.asarray(rows, jnp.int32), prompts_kept)
           state = dataclasses.replace(state, done=state.done | jnp.asarray(padding))
           origin = np.where(padding, -1, origin[rows])
+          groups = len(kept)
         capacity = self._capacity(base + count - 1, full)  # `token` goes to slot base+count-1
         if capacity > state.cache.segment_ids.shape[1]:
           state = self._grow(state, length=capacity)
@@ -373,10 +385,11 @@ def _per_prompt(max_new_tokens: int | Sequence[int], prompts: int) -> list[int]:
   return [int(n) for n in max_new_tokens]
 
 
-def _row_keys(key: jax.Array, rows: int) -> jax.Array:
-  """Row r's key, fold_in(key, r): a row draws the same noise whatever the batch around it,
-  so dropping finished rows from the batch (generate's compaction) changes no row's tokens."""
-  return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(rows, dtype=jnp.uint32))
+def _row_keys(key: jax.Array, ids: jax.Array) -> jax.Array:
+  """Given row r's key, fold_in(key, r) (ids: int32 [b], each batch row's r): a row draws the
+  same noise whatever the batch around it and wherever it sits in it, so laying rows out in
+  blocks or dropping finished ones (generate) changes no row's tokens."""
+  return jax.vmap(jax.random.fold_in, (None, 0))(key, ids.astype(jnp.uint32))
 
 
 def _step_keys(keys: jax.Array, step) -> jax.Array:
@@ -384,12 +397,31 @@ def _step_keys(keys: jax.Array, step) -> jax.Array:
   return jax.vmap(jax.random.fold_in, (0, None))(keys, jnp.asarray(step, jnp.uint32))
 
 
-def _select_rows(state: DecodeState, rows: jax.Array) -> DecodeState:
-  """The state of the batch made of `rows` (int32 [b']) of this one (a shared prefix stays)."""
+def _compaction(done: np.ndarray, groups: int):
+  """How a batch of `groups` equal blocks of rows (done: bool [b], each row's) shrinks: every
+  block that still has live rows keeps them, padded (with its first row) to the next power of
+  two at or above the most any block has; blocks with none are dropped. Returns (rows [b'],
+  padding bool [b'], kept blocks) when that is fewer rows than b, else None."""
+  block = len(done) // groups
+  live = [np.flatnonzero(~done[j * block:(j + 1) * block]) + j * block for j in range(groups)]
+  kept = [j for j in range(groups) if len(live[j])]
+  size = 1 << (max(len(live[j]) for j in kept) - 1).bit_length()
+  if len(kept) * size >= len(done):
+    return None
+  rows = np.concatenate([np.concatenate((live[j], np.full(size - len(live[j]), j * block)))
+                         for j in kept])
+  padding = np.concatenate([np.arange(size) >= len(live[j]) for j in kept])
+  return rows, padding, np.asarray(kept)
+
+
+def _select_rows(state: DecodeState, rows: jax.Array,
+                 prompts: jax.Array | None = None) -> DecodeState:
+  """The state of the batch made of `rows` (int32 [b']) of this one; a shared prefix stays, or
+  keeps only `prompts` (int32 [u'], when the blocks of the others are dropped)."""
   take = lambda x: x[rows]  # noqa: E731
   cache = _map_own(take, state.cache)
-  if cache.prefix_rows is not None:
-    cache = dataclasses.replace(cache, prefix_rows=take(cache.prefix_rows))
+  if prompts is not None:
+    cache = dataclasses.replace(cache, prefix=cache.prefix.select(prompts))
   return dataclasses.replace(state, cache=cache, token=take(state.token),
                              position=take(state.position), done=take(state.done),
                              output=take(state.output), limit=take(state.limit),

@@ -66,9 +66,9 @@ class MaskInfo:
   load_balanced: (static) queries and keys are one sequence in context parallelism's
     load-balanced layout, split over the active mesh's context axis; q_index holds each
     token's original index (starjax/model/context_parallel.py).
-  prefix_segment_ids: [b, u * prompt_len] of a shared prefix (LayerCache.prefix_key) as each
-    row sees it (0 on other prompts' columns; [1, prompt_len] for one prompt), or None;
-    q_index and kv_segment_ids then count each row's own slots after it.
+  prefix_segment_ids: [u, prompt_len] of a shared prefix of u prompts (LayerCache.prefix_key;
+    the rows in u equal blocks, block j continuing prompt j), or None; q_index and
+    kv_segment_ids then count each row's own slots after it.
   """
   q_index: jax.Array
   q_segment_ids: jax.Array

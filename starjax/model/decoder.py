@@ -77,16 +77,14 @@ class KVCache:
     decoding cheap. Per-layer arrays, not one stacked array, so that a decode step updates each
     layer's cache in place instead of slicing and re-stacking the whole stack.
   segment_ids: [batch, cache_len]: 1 for filled positions, 0 for padding / not yet written.
-  prefix: the prompts the rows continue, held once (starjax/model/shared_prefix.py), or None;
-    key/value/segment_ids then hold each row's own slots after it, and cache indices count
-    those slots.
-  prefix_rows: int32 [batch], each row's prompt in `prefix` (with a prefix).
+  prefix: the prompts the rows continue, held once (starjax/model/shared_prefix.py: the rows
+    in u equal blocks, block j continuing prompt j), or None; key/value/segment_ids then hold
+    each row's own slots after it, and cache indices count those slots.
   """
   key: tuple[jax.Array, ...]
   value: tuple[jax.Array, ...]
   segment_ids: jax.Array
   prefix: PrefixCache | None = None
-  prefix_rows: jax.Array | None = None
 
   @classmethod
   def zeros(cls, config: DecoderConfig, batch: int, cache_len: int, dtype=None) -> "KVCache":
@@ -189,8 +187,7 @@ class Decoder(nnx.Module):
     prefix = cache.prefix
     info = MaskInfo(q_index=q_index, q_segment_ids=jnp.ones_like(segment_ids),
                     kv_segment_ids=kv_segments,
-                    prefix_segment_ids=(None if prefix is None
-                                        else prefix.row_segments(cache.prefix_rows)))
+                    prefix_segment_ids=None if prefix is None else prefix.segment_ids)
     graphdef = nnx.graphdef(self.blocks)
     x = constrain(self._embed(tokens, positions), ("act_batch", "act_length", "act_embed"))
     keys, values = [], []
@@ -202,8 +199,7 @@ class Decoder(nnx.Module):
       keys.append(constrain(layer.key, CACHE_AXES))
       values.append(constrain(layer.value, CACHE_AXES))
     return self.ln_f(x), KVCache(key=tuple(keys), value=tuple(values),
-                                 segment_ids=kv_segments, prefix=prefix,
-                                 prefix_rows=cache.prefix_rows)
+                                 segment_ids=kv_segments, prefix=prefix)
 
   def _embed(self, tokens, positions):
     x = self.wte(tokens)

@@ -75,29 +75,36 @@ def test_a_prompt_held_once_and_a_growing_cache_decode_like_copies():
 
 def test_two_prompts_held_once_decode_like_copies():
   """Two problems' samples in one batch (eval's problems_per_batch): both prompts held once,
-  each row attending its own, give the tokens of every row holding a copy of its prompt,
-  whatever order the rows come in, through a shrinking batch."""
+  the rows in one block per prompt (padded when the counts differ), give the tokens of every
+  row holding a copy of its prompt, whatever order the rows come in, through a shrinking batch
+  that drops a prompt once all its rows are done."""
   held, copied = make_generator(WINDOWED), make_generator(WINDOWED)
   copied.share_prefix, copied.cache_step = False, 0
-  seen = []  # prompts held once in every decode chunk of `held`
+  seen = []  # (prompts held once, rows) in every decode chunk of `held`
   decode = held._decode  # pylint: disable=protected-access
 
   def recording(params, state, *args, **kwargs):
     prefix = state.cache.prefix
-    seen.append(0 if prefix is None else prefix.segment_ids.shape[0])
+    seen.append((0 if prefix is None else prefix.segment_ids.shape[0], len(state.token)))
     return decode(params, state, *args, **kwargs)
 
   held._decode = recording  # pylint: disable=protected-access
   first, second = [5, 9, 11, 3, 17], [8, 2, 2, 14, 6, 21, 7, 30, 4]  # different lengths
   stop = lambda row, ids: len(ids) >= 3 + 2 * (row % 5)  # noqa: E731
-  for prompts in ([first] * 4 + [second] * 4, [first, second] * 4):
+  # the rows of `first` stop after 2 tokens, those of `second` run on: first's block drops
+  early = lambda row, ids: len(ids) >= (2 if row % 2 == 0 else 14)  # noqa: E731
+  cases = [([first] * 4 + [second] * 4, stop, [(2, 8)]),
+           ([first, second] * 4, stop, [(2, 8)]),
+           ([first] * 5 + [second] * 3, stop, [(2, 10)]),   # second's block padded to 5
+           ([first, second] * 8, early, [(2, 16), (1, 8)])]
+  for prompts, check, chunks in cases:
     for sampling in (SamplingConfig(max_new_tokens=16),
                      SamplingConfig(max_new_tokens=16, temperature=0.9, top_p=0.9, seed=2)):
-      ours = held.generate(prompts, sampling, stop)
-      theirs = copied.generate(prompts, sampling, stop)
+      ours = held.generate(prompts, sampling, check)
+      theirs = copied.generate(prompts, sampling, check)
       assert [g.tokens for g in ours] == [g.tokens for g in theirs]
       assert [g.finish_reason for g in ours] == [g.finish_reason for g in theirs]
-      assert seen and set(seen) == {2}
+      assert seen[:len(chunks)] == chunks, seen
       seen.clear()
   # Each prompt's own token budget: a row's tokens are those of a batch of its prompt alone.
   sampling = SamplingConfig(max_new_tokens=16, temperature=0.9, top_p=0.9, seed=2)
