@@ -61,7 +61,7 @@ def main():
   parser.add_argument("--temperature", type=float, default=None,
                       help="default: eval.gin's 0.2 (pass@1); 0.8 is the usual pass@10/100 one")
   parser.add_argument("--problems_per_batch", type=int, default=None,
-                      help="default: eval.gin's (1)")
+                      help="default: eval.gin's (0: auto, 2 on one CPU device)")
   parser.add_argument("--model_dir", default=None,
                       help="a trained MODEL_DIR: run the protocol with stop strings (see above)")
   parser.add_argument("--problems", type=int, default=None,
@@ -95,7 +95,7 @@ def main():
   prompts = {f"HumanEval/{i}": rng.integers(1, config.vocab_size, args.prompt_tokens).tolist()
              for i in range(args.problems)}
   work = [(task, prompt) for task, prompt in prompts.items() for _ in range(args.n)]
-  merged = problems_per_batch(settings)
+  merged = problems_per_batch(settings, ours)
   batches = problem_batches(work, args.batch_size, merged)
   peer_batches = problem_batches(work, args.batch_size)  # generate() takes one prompt
   workers = concurrent_batches(ours, settings)

@@ -57,19 +57,25 @@ class GenerationSettings:
   # a time (BENCHMARKS.md, evaluation generation).
   concurrent_batches: int = 0
   # Problems whose consecutive batches decode as one (each row keeps its own problem's token
-  # budget, max_length minus its prompt). 1 by default: two problems' 50 samples in one
-  # 100-row batch, both prompts held once, made no more samples/s than two 50-row batches at
-  # once on the 2-core bench machine, since every row then scores both prompts' keys
-  # (BENCHMARKS.md, evaluation generation).
-  problems_per_batch: int = 1
+  # budget, max_length minus its prompt); 0: auto, see problems_per_batch. Two problems' 50
+  # samples in one 100-row batch, both prompts held once and each row block meeting only its
+  # own prompt's keys, made +10 % samples/s over 50-row batches on the 2-core bench machine:
+  # a step reads the weights once for twice the rows (BENCHMARKS.md, evaluation generation).
+  problems_per_batch: int = 0
 
 
-def problems_per_batch(settings: GenerationSettings) -> int:
-  """settings.problems_per_batch, checked."""
-  if settings.problems_per_batch < 1:
+def problems_per_batch(settings: GenerationSettings, tokens=None) -> int:
+  """settings.problems_per_batch, checked; when 0 (auto): 2 where the decoder (tokens, a
+  TokenGenerator) holds the prompts once on a CPU device, where it was measured faster, else 1
+  (a mesh copies prompts into rows, and an accelerator is unmeasured)."""
+  if settings.problems_per_batch < 0:
     raise ValueError(f"GenerationSettings.problems_per_batch={settings.problems_per_batch} "
-                     f"must be >= 1")
-  return settings.problems_per_batch
+                     f"must be >= 1, or 0 for auto")
+  if settings.problems_per_batch:
+    return settings.problems_per_batch
+  held_on_cpu = (isinstance(tokens, TokenGenerator) and tokens.share_prefix
+                 and tokens.loop_layout)
+  return 2 if held_on_cpu else 1
 
 
 def concurrent_batches(tokens: TokenGenerator, settings: GenerationSettings) -> int:
@@ -184,7 +190,7 @@ def generate_samples(generator: Generator, benchmark: Benchmark, out_path: str,
     return batch, generator.complete_ids(encoded, sampling, max_new_tokens=budgets)
 
   batches = problem_batches(work, settings.batch_size,
-                            problems_per_batch(settings))
+                            problems_per_batch(settings, getattr(generator, "tokens", None)))
   with open(out_path, "a") as out:
     for batch, completions in in_order(complete, batches,
                                        concurrent_batches(generator.tokens, settings)):

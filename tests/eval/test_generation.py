@@ -86,9 +86,12 @@ def test_two_problems_in_one_batch_keep_their_own_token_budgets(eval_model_dir, 
   """Greedy samples of problems batched two by two equal those of one problem per batch, with
   max_length binding: each row stops at max_length minus its own prompt's length."""
   generator = Generator.load(model_dir=eval_model_dir)
-  assert problems_per_batch(GenerationSettings()) == 1
-  with pytest.raises(ValueError, match="problems_per_batch=0"):
-    problems_per_batch(GenerationSettings(problems_per_batch=0))
+  # auto: two problems per batch where the prompts are held once on a CPU device
+  assert problems_per_batch(GenerationSettings(), generator.tokens) == 2
+  assert problems_per_batch(GenerationSettings(), object()) == 1
+  assert problems_per_batch(GenerationSettings(problems_per_batch=3), object()) == 3
+  with pytest.raises(ValueError, match="problems_per_batch=-1"):
+    problems_per_batch(GenerationSettings(problems_per_batch=-1))
   benchmark = task_subset(get_benchmark("humaneval"), None, 3)
   lengths = sorted(len(generator.encode(p.prompt.rstrip())) for p in benchmark.problems.values())
   assert len(set(lengths)) == 3  # three different budgets
