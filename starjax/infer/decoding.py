@@ -326,42 +326,59 @@ class TokenGenerator:
       # next power of two at or above the rows still decoding (in each prompt's block, and
       # without the blocks of prompts that are done), whenever that is smaller: their cache
       # and state are gathered, and each keeps its own PRNG key, so no row's tokens change.
-      # Every shrink is one more compiled decode shape; a mesh's batch sharding fixes its
-      # batch size.
+      # When one prompt's block has few rows left and another's many, equal blocks would carry
+      # the few as padding: the batch splits into one batch per prompt instead (_split), each
+      # decoded on. Every shrink is one more compiled decode shape; a mesh's batch sharding
+      # fixes its batch size.
       outputs = np.full((b, buffer), self.eos_id, np.int32)
       stopped = np.zeros(b, bool)        # by prompt row
-      while True:
-        count = int(state.count)
-        done = np.asarray(state.done) | (origin < 0)
-        if stop_check is not None:
-          output = np.asarray(state.output[:, :count])
-          for row in np.flatnonzero((origin >= 0) & ~stopped[np.maximum(origin, 0)]):
-            if stop_check(int(origin[row]), _until_eos(output[row], self.eos_id)):
-              stopped[origin[row]] = True
-          now = done | stopped[np.maximum(origin, 0)]
-          if not np.array_equal(now, done) and not np.all(now):
-            state = dataclasses.replace(state, done=jnp.asarray(now))
-          done = now
-        if np.all(done) or count >= max_new:
-          break
-        plan = (_compaction(done, groups)
-                if self.mesh is None and len(origin) >= COMPACT_MIN_ROWS else None)
-        if plan is not None:
-          rows, padding, kept = plan
-          finished = np.flatnonzero(done & (origin >= 0))
-          outputs[origin[finished]] = np.asarray(state.output)[finished]
-          prompts_kept = (jnp.asarray(kept, jnp.int32) if held and len(kept) < groups
-                          else None)
-          state = self._select_rows(state, jnp.asarray(rows, jnp.int32), prompts_kept)
-          state = dataclasses.replace(state, done=state.done | jnp.asarray(padding))
-          origin = np.where(padding, -1, origin[rows])
-          groups = len(kept)
-        capacity = self._capacity(base + count - 1, full)  # `token` goes to slot base+count-1
-        if capacity > state.cache.segment_ids.shape[1]:
-          state = self._grow(state, length=capacity)
-        state = self._decode(self.params, state, jnp.int32(self.chunk_size), *dynamic, **static)
-      rows = np.flatnonzero(origin >= 0)
-      outputs[origin[rows]] = np.asarray(state.output)[rows]
+
+      def finish(state, origin, rows):
+        outputs[origin[rows]] = np.asarray(state.output)[rows]
+
+      def decode(state, origin, groups):
+        while True:
+          count = int(state.count)
+          done = np.asarray(state.done) | (origin < 0)
+          if stop_check is not None:
+            output = np.asarray(state.output[:, :count])
+            for row in np.flatnonzero((origin >= 0) & ~stopped[np.maximum(origin, 0)]):
+              if stop_check(int(origin[row]), _until_eos(output[row], self.eos_id)):
+                stopped[origin[row]] = True
+            now = done | stopped[np.maximum(origin, 0)]
+            if not np.array_equal(now, done) and not np.all(now):
+              state = dataclasses.replace(state, done=jnp.asarray(now))
+            done = now
+          if np.all(done) or count >= max_new:
+            break
+          compacts = self.mesh is None and len(origin) >= COMPACT_MIN_ROWS
+          parts = _split(done, groups) if compacts and groups > 1 else None
+          if parts is not None:
+            finish(state, origin, np.flatnonzero(done & (origin >= 0)))
+            for rows, padding, prompt in parts:
+              part = self._select_rows(state, jnp.asarray(rows, jnp.int32),
+                                       jnp.asarray([prompt], jnp.int32))
+              part = dataclasses.replace(part, done=part.done | jnp.asarray(padding))
+              decode(part, np.where(padding, -1, origin[rows]), 1)
+            return
+          plan = _compaction(done, groups) if compacts else None
+          if plan is not None:
+            rows, padding, kept = plan
+            finish(state, origin, np.flatnonzero(done & (origin >= 0)))
+            prompts_kept = (jnp.asarray(kept, jnp.int32) if held and len(kept) < groups
+                            else None)
+            state = self._select_rows(state, jnp.asarray(rows, jnp.int32), prompts_kept)
+            state = dataclasses.replace(state, done=state.done | jnp.asarray(padding))
+            origin = np.where(padding, -1, origin[rows])
+            groups = len(kept)
+          capacity = self._capacity(base + count - 1, full)  # `token` goes to slot base+count-1
+          if capacity > state.cache.segment_ids.shape[1]:
+            state = self._grow(state, length=capacity)
+          state = self._decode(self.params, state, jnp.int32(self.chunk_size), *dynamic,
+                               **static)
+        finish(state, origin, np.flatnonzero(origin >= 0))
+
+      decode(state, origin, groups)
     output = outputs[:, :max_new]
     results = []
     for row in range(b):
@@ -412,6 +429,33 @@ def _compaction(done: np.ndarray, groups: int):
                          for j in kept])
   padding = np.concatenate([np.arange(size) >= len(live[j]) for j in kept])
   return rows, padding, np.asarray(kept)
+
+
+def _split(done: np.ndarray, groups: int):
+  """When a batch of `groups` equal blocks (one per prompt held once) would decode on as at
+  least a third fewer rows as one batch per prompt, those batches: [(rows, padding, prompt)]
+  for each block with live rows, its live rows padded to the next power of two (or the whole
+  block, if that is no more); else None. A block with few rows left beside one with many is
+  what makes equal blocks carry padding (_compaction pads every block to the largest)."""
+  block = len(done) // groups
+  live = [np.flatnonzero(~done[j * block:(j + 1) * block]) + j * block for j in range(groups)]
+  kept = [j for j in range(groups) if len(live[j])]
+  if len(kept) < 2:
+    return None  # one prompt left: _compaction drops the others' blocks
+  together = _compaction(done, groups)
+  rows_together = len(done) if together is None else len(together[0])
+  parts = []
+  for j in kept:
+    size = 1 << (len(live[j]) - 1).bit_length()
+    if size >= block:
+      rows, padding = np.arange(j * block, (j + 1) * block), np.zeros(block, bool)
+    else:
+      rows = np.concatenate((live[j], np.full(size - len(live[j]), j * block)))
+      padding = np.arange(size) >= len(live[j])
+    parts.append((rows, padding, j))
+  if 3 * sum(len(rows) for rows, _, _ in parts) > 2 * rows_together:
+    return None
+  return parts
 
 
 def _select_rows(state: DecodeState, rows: jax.Array,

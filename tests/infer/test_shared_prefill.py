@@ -77,7 +77,7 @@ def test_two_prompts_held_once_decode_like_copies():
   """Two problems' samples in one batch (eval's problems_per_batch): both prompts held once,
   the rows in one block per prompt (padded when the counts differ), give the tokens of every
   row holding a copy of its prompt, whatever order the rows come in, through a shrinking batch
-  that drops a prompt once all its rows are done."""
+  that drops a prompt once all its rows are done, or splits into one batch per prompt."""
   held, copied = make_generator(WINDOWED), make_generator(WINDOWED)
   copied.share_prefix, copied.cache_step = False, 0
   seen = []  # (prompts held once, rows) in every decode chunk of `held`
@@ -97,6 +97,11 @@ def test_two_prompts_held_once_decode_like_copies():
            ([first, second] * 4, stop, [(2, 8)]),
            ([first] * 5 + [second] * 3, stop, [(2, 10)]),   # second's block padded to 5
            ([first, second] * 8, early, [(2, 16), (1, 8)])]
+  # one of first's rows runs on beside all of second's: equal blocks would carry 15 padding
+  # rows, so the batch splits into a batch per prompt, first's one row decoded, then second's
+  lone = lambda row, ids: len(ids) >= (2 if 0 < row < 16 else 14)  # noqa: E731
+  split = [(2, 32)] + [(1, 1)] * 3 + [(1, 16)] * 3
+  cases.append(([first] * 16 + [second] * 16, lone, split))
   for prompts, check, chunks in cases:
     for sampling in (SamplingConfig(max_new_tokens=16),
                      SamplingConfig(max_new_tokens=16, temperature=0.9, top_p=0.9, seed=2)):
