@@ -23,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from starjax import sharding
+from starjax.infer.batch_plans import shrink, split_by_prompt
 from starjax.infer.sampling import SamplingConfig, sample_tokens
 from starjax.model import DecoderConfig, KVCache, abstract_decoder, unstack_layers
 from starjax.model.layers import output_major_kernel
@@ -327,7 +328,7 @@ class TokenGenerator:
       # without the blocks of prompts that are done), whenever that is smaller: their cache
       # and state are gathered, and each keeps its own PRNG key, so no row's tokens change.
       # When one prompt's block has few rows left and another's many, equal blocks would carry
-      # the few as padding: the batch splits into one batch per prompt instead (_split), each
+      # the few as padding: the batch splits into one batch per prompt instead (split_by_prompt), each
       # decoded on. Every shrink is one more compiled decode shape; a mesh's batch sharding
       # fixes its batch size.
       outputs = np.full((b, buffer), self.eos_id, np.int32)
@@ -352,7 +353,7 @@ class TokenGenerator:
           if np.all(done) or count >= max_new:
             break
           compacts = self.mesh is None and len(origin) >= COMPACT_MIN_ROWS
-          parts = _split(done, groups) if compacts and groups > 1 else None
+          parts = split_by_prompt(done, groups) if compacts and groups > 1 else None
           if parts is not None:
             finish(state, origin, np.flatnonzero(done & (origin >= 0)))
             for rows, padding, prompt in parts:
@@ -361,7 +362,7 @@ class TokenGenerator:
               part = dataclasses.replace(part, done=part.done | jnp.asarray(padding))
               decode(part, np.where(padding, -1, origin[rows]), 1)
             return
-          plan = _compaction(done, groups) if compacts else None
+          plan = shrink(done, groups) if compacts else None
           if plan is not None:
             rows, padding, kept = plan
             finish(state, origin, np.flatnonzero(done & (origin >= 0)))
@@ -412,50 +413,6 @@ def _row_keys(key: jax.Array, ids: jax.Array) -> jax.Array:
 def _step_keys(keys: jax.Array, step) -> jax.Array:
   """Each row's key for the token it samples at `step` (0 = the prefill's)."""
   return jax.vmap(jax.random.fold_in, (0, None))(keys, jnp.asarray(step, jnp.uint32))
-
-
-def _compaction(done: np.ndarray, groups: int):
-  """How a batch of `groups` equal blocks of rows (done: bool [b], each row's) shrinks: every
-  block that still has live rows keeps them, padded (with its first row) to the next power of
-  two at or above the most any block has; blocks with none are dropped. Returns (rows [b'],
-  padding bool [b'], kept blocks) when that is fewer rows than b, else None."""
-  block = len(done) // groups
-  live = [np.flatnonzero(~done[j * block:(j + 1) * block]) + j * block for j in range(groups)]
-  kept = [j for j in range(groups) if len(live[j])]
-  size = 1 << (max(len(live[j]) for j in kept) - 1).bit_length()
-  if len(kept) * size >= len(done):
-    return None
-  rows = np.concatenate([np.concatenate((live[j], np.full(size - len(live[j]), j * block)))
-                         for j in kept])
-  padding = np.concatenate([np.arange(size) >= len(live[j]) for j in kept])
-  return rows, padding, np.asarray(kept)
-
-
-def _split(done: np.ndarray, groups: int):
-  """When a batch of `groups` equal blocks (one per prompt held once) would decode on as at
-  least a third fewer rows as one batch per prompt, those batches: [(rows, padding, prompt)]
-  for each block with live rows, its live rows padded to the next power of two (or the whole
-  block, if that is no more); else None. A block with few rows left beside one with many is
-  what makes equal blocks carry padding (_compaction pads every block to the largest)."""
-  block = len(done) // groups
-  live = [np.flatnonzero(~done[j * block:(j + 1) * block]) + j * block for j in range(groups)]
-  kept = [j for j in range(groups) if len(live[j])]
-  if len(kept) < 2:
-    return None  # one prompt left: _compaction drops the others' blocks
-  together = _compaction(done, groups)
-  rows_together = len(done) if together is None else len(together[0])
-  parts = []
-  for j in kept:
-    size = 1 << (len(live[j]) - 1).bit_length()
-    if size >= block:
-      rows, padding = np.arange(j * block, (j + 1) * block), np.zeros(block, bool)
-    else:
-      rows = np.concatenate((live[j], np.full(size - len(live[j]), j * block)))
-      padding = np.arange(size) >= len(live[j])
-    parts.append((rows, padding, j))
-  if 3 * sum(len(rows) for rows, _, _ in parts) > 2 * rows_together:
-    return None
-  return parts
 
 
 def _select_rows(state: DecodeState, rows: jax.Array,
