@@ -96,8 +96,8 @@ def local_preparation(enabled: bool = False, max_bytes: Optional[int] = None,
     opt_out: an opt-out list for the opt-out stage (`data prepare --opt_out`), a relative path
       looked up in the working directory, then in the repository; None: none (the stage is
       then skipped).
-    beam_args: Beam pipeline options of its data prepare and data index runs. The in-process
-      DirectRunner is the default: on a few MB a pool of worker processes costs more than it
+    beam_args: Beam pipeline options of its data prepare and data index runs. Beam's local runner
+      in one process is the default: on a few MB a pool of worker processes costs more than it
       saves (12 MB on 2 shared cores: 82 s in process, 103 s with 2 workers).
   The stages themselves are data prepare's gin options (near_dedup.*, pii.*, ...).
   """

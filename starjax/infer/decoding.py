@@ -328,9 +328,9 @@ class TokenGenerator:
       # without the blocks of prompts that are done), whenever that is smaller: their cache
       # and state are gathered, and each keeps its own PRNG key, so no row's tokens change.
       # When one prompt's block has few rows left and another's many, equal blocks would carry
-      # the few as padding: the batch splits into one batch per prompt instead (split_by_prompt), each
-      # decoded on. Every shrink is one more compiled decode shape; a mesh's batch sharding
-      # fixes its batch size.
+      # the few as padding: the batch splits into one batch per prompt instead
+      # (split_by_prompt), each decoded on. Every shrink is one more compiled decode shape; a
+      # mesh's batch sharding fixes its batch size.
       outputs = np.full((b, buffer), self.eos_id, np.int32)
       stopped = np.zeros(b, bool)        # by prompt row
 

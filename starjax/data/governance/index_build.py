@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 import gin
 import numpy as np
 
+from starjax.data import beam_options
 from starjax.data.errors import DataError
 from starjax.data.governance import documents as documents_lib
 from starjax.data.governance import fingerprint, index_dir, membership, search_index
@@ -202,10 +203,7 @@ def run_pipeline(root: str, work: str, shard_files: Sequence[tuple[str, str]],
   def shape_of(stats):
     return filter_shape(sum(v[1] for v in stats.values()), options)
 
-  beam_args = list(beam_args)
-  if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
-    beam_args.append("--default_sdk_harness_log_level=WARNING")  # workers' INFO lines are noise
-  pipeline_options = PipelineOptions(beam_args)
+  pipeline_options = PipelineOptions(beam_options.with_defaults(beam_args, every_core=False))
   with beam.Pipeline(options=pipeline_options) as p:
     docs = (p | "shards" >> beam.Create(list(shard_files))
             | "spread shards" >> beam.Reshuffle()

@@ -1,7 +1,8 @@
 """`python run.py data prepare --input=DIR --output=DIR [--opt_out=FILE] [--gin.…] [Beam flags]`.
 
 Beam's own flags pass through (`--runner=FlinkRunner`, `--direct_num_workers=4`, …); without a
-runner the DirectRunner runs on every core (multi-processing).
+runner, Beam's local engine (the FnApiRunner, see starjax/data/beam_options.py) runs on every
+core (multi-processing).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from starjax.data import filters
+from starjax.data import beam_options, filters
 from starjax.data.errors import DataError
 from starjax.data.prepare import decontamination, documents, ledger
 from starjax.data.prepare import pii as pii_lib
@@ -211,16 +211,5 @@ def run(input_shards, staging, options, opt_out, strings, beam_args: Sequence[st
 
 
 def default_beam_args(user_args: Sequence[str]) -> list[str]:
-  """Beam's own flags, plus DirectRunner on every core unless the user chose otherwise."""
-  args = list(user_args)
-  if not any(a.startswith("--runner") for a in args):
-    args.append("--runner=DirectRunner")
-  runner = next(a.split("=", 1)[1] for a in args if a.startswith("--runner="))
-  if runner == "DirectRunner":
-    if not any(a.startswith("--direct_running_mode") for a in args):
-      args.append("--direct_running_mode=multi_processing")
-    if not any(a.startswith("--direct_num_workers") for a in args):
-      args.append(f"--direct_num_workers={os.cpu_count() or 1}")
-  if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
-    args.append("--default_sdk_harness_log_level=WARNING")  # workers' INFO lines drown ours
-  return args
+  """Beam's own flags, plus the local runner on every core unless the user chose otherwise."""
+  return beam_options.with_defaults(user_args, every_core=True)

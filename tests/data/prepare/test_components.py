@@ -7,13 +7,16 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from starjax.data.beam_options import with_defaults
 from starjax.data.errors import DataError
 from starjax.data.prepare.components import ConnectedComponents, default_rounds
+
+IN_PROCESS = with_defaults(["--direct_running_mode=in_memory"], every_core=False)
 
 
 def _components(edges, rounds, tmp_path):
   out = tmp_path / "labels.json"
-  with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
+  with beam.Pipeline(options=PipelineOptions(IN_PROCESS)) as p:
     _ = (p | beam.Create(edges) | ConnectedComponents(rounds) | beam.combiners.ToList()
          | beam.Map(lambda labels: out.write_text(json.dumps(sorted(labels)))))
   return dict(json.loads(out.read_text()))

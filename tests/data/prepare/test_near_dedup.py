@@ -7,7 +7,10 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from starjax.data.beam_options import with_defaults
 from starjax.data.prepare import near_dedup, stages
+
+IN_PROCESS = with_defaults(["--direct_running_mode=in_memory"], every_core=False)
 
 _TEXT = " ".join(f"token{i} = compute(value{i}, scale={i % 7})" for i in range(60))
 
@@ -25,7 +28,7 @@ _DOCS = [_doc(0, _TEXT), _doc(1, "def other():\n    return " + "x + " * 80 + "1"
 def _run(keep, doc_ids, tmp_path):
   options = stages.near_dedup(keep=keep)
   out = tmp_path / f"{keep}.json"
-  with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
+  with beam.Pipeline(options=PipelineOptions(IN_PROCESS)) as p:
     kept, removed = (p | beam.Create(_DOCS)
                      | near_dedup.NearDedup(options, len(_DOCS), doc_ids))
     _ = ((kept | "K" >> beam.Map(lambda d: ("kept", d["doc_index"], d.get("cluster_id"), "")),

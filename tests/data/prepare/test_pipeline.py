@@ -2,9 +2,11 @@
 manifest and report, determinism, and bad input."""
 
 import filecmp
+import glob
 import json
 import os
 import random
+import tempfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -183,9 +185,13 @@ def test_ledger_reconciles_with_input_and_output_and_manifest_records_the_run(pr
 def test_same_input_and_config_give_byte_identical_output(prepared, corpus, tmp_path):
   output, _ = prepared
   again = str(tmp_path / "again")
+  temp = lambda: set(glob.glob(os.path.join(tempfile.gettempdir(), "beam-temp*")))  # noqa: E731
+  before = temp()
   cli.prepare(corpus[0], again, corpus[1],
               ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
               progress=lambda *_: None)
+  # the local runner by name: no Prism attempt, whose job server leaves a beam-temp* dir
+  assert temp() - before == set()
   files = sorted(os.path.relpath(os.path.join(d, f), output)
                  for d, _, fs in os.walk(output) for f in fs)
   assert files == sorted(os.path.relpath(os.path.join(d, f), again)

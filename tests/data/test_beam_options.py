@@ -1,0 +1,28 @@
+"""The Beam options starjax's pipelines run with by default (starjax/data/beam_options.py)."""
+
+import os
+
+from starjax.data.beam_options import with_defaults
+
+
+def test_without_a_runner_the_local_engine_runs_on_every_core():
+  args = with_defaults([], every_core=True)
+  assert "--runner=FnApiRunner" in args  # not the DirectRunner, which first tries Prism
+  assert "--direct_running_mode=multi_processing" in args
+  assert f"--direct_num_workers={os.cpu_count() or 1}" in args
+  assert "--default_sdk_harness_log_level=WARNING" in args
+  assert with_defaults([], every_core=False) == ["--runner=FnApiRunner",
+                                                 "--default_sdk_harness_log_level=WARNING"]
+
+
+def test_the_users_beam_flags_win():
+  args = with_defaults(["--runner=DirectRunner", "--direct_running_mode=in_memory"],
+                       every_core=True)
+  assert [a for a in args if a.startswith("--runner")] == ["--runner=DirectRunner"]
+  assert [a for a in args if a.startswith("--direct_running_mode")] == [
+      "--direct_running_mode=in_memory"]
+  assert "--direct_num_workers=" + str(os.cpu_count() or 1) in args
+  args = with_defaults(["--runner=FlinkRunner", "--flink_master=host:8081"], every_core=True)
+  assert not [a for a in args if a.startswith("--direct_")]  # a cluster runner's own workers
+  assert with_defaults(["--direct_num_workers=3", "--default_sdk_harness_log_level=INFO"],
+                       every_core=True).count("--direct_num_workers=3") == 1
