@@ -5,8 +5,9 @@ Any Beam flag the user passes wins (`--runner=FlinkRunner`, `--direct_num_worker
 since Beam 2.6x the DirectRunner first tries the Prism runner, which downloads a Go binary
 from GitHub. Offline that fails (after a DNS look-up, or a connection timeout where packets are
 dropped) and leaves an empty /tmp/beam-temp* directory each run; online it runs the pipeline on
-Prism, where `--direct_running_mode` and `--direct_num_workers` mean nothing. Either way the
-DirectRunner then falls back to the FnApiRunner, so naming it runs the same engine, always.
+Prism, where `--direct_running_mode` and `--direct_num_workers` mean nothing. Offline the
+DirectRunner then runs the pipeline on the FnApiRunner, handing it the pipeline's options for
+its worker processes; `LocalRunner` does exactly that, without the attempt at Prism.
 """
 
 from __future__ import annotations
@@ -14,8 +15,26 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-LOCAL_RUNNER = "FnApiRunner"
-_LOCAL = ("DirectRunner", "FnApiRunner")
+from apache_beam.runners.runner import PipelineRunner
+
+LOCAL_RUNNER = "starjax.data.beam_options.LocalRunner"
+_LOCAL = ("DirectRunner", "FnApiRunner", LOCAL_RUNNER)
+
+
+class LocalRunner(PipelineRunner):
+  """Beam's local batch engine (the FnApiRunner), given the pipeline's options as the
+  DirectRunner gives them (so worker processes get `--default_sdk_harness_log_level` and the
+  rest), without the DirectRunner's attempt at Prism. `--runner=` takes its qualified name."""
+
+  def run_pipeline(self, pipeline, options):
+    # Imported here, as the DirectRunner does: the portability modules are heavy.
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
 
 
 def _given(args: Sequence[str], flag: str) -> bool:

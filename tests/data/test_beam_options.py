@@ -1,18 +1,36 @@
 """The Beam options starjax's pipelines run with by default (starjax/data/beam_options.py)."""
 
+import glob
 import os
+import tempfile
 
-from starjax.data.beam_options import with_defaults
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+
+from starjax.data.beam_options import LOCAL_RUNNER, with_defaults
 
 
 def test_without_a_runner_the_local_engine_runs_on_every_core():
   args = with_defaults([], every_core=True)
-  assert "--runner=FnApiRunner" in args  # not the DirectRunner, which first tries Prism
+  assert f"--runner={LOCAL_RUNNER}" in args  # not the DirectRunner, which first tries Prism
   assert "--direct_running_mode=multi_processing" in args
   assert f"--direct_num_workers={os.cpu_count() or 1}" in args
   assert "--default_sdk_harness_log_level=WARNING" in args
-  assert with_defaults([], every_core=False) == ["--runner=FnApiRunner",
+  assert with_defaults([], every_core=False) == [f"--runner={LOCAL_RUNNER}",
                                                  "--default_sdk_harness_log_level=WARNING"]
+
+
+def test_the_local_runner_runs_a_pipeline_and_leaves_no_temporary_directory():
+  temp = lambda: set(glob.glob(os.path.join(tempfile.gettempdir(), "beam-temp*")))  # noqa: E731
+  before = temp()
+  args = with_defaults(["--direct_running_mode=in_memory"], every_core=False)
+  with beam.Pipeline(options=PipelineOptions(args)) as p:
+    counts = (p | beam.Create(["a", "b", "a", "c", "a"]) | beam.Map(lambda w: (w, 1))
+              | beam.CombinePerKey(sum))
+    assert_that(counts, equal_to([("a", 3), ("b", 1), ("c", 1)]))
+  assert type(p.runner).__name__ == "LocalRunner"
+  assert temp() - before == set()  # the DirectRunner's Prism attempt leaves one per run
 
 
 def test_the_users_beam_flags_win():

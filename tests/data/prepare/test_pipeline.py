@@ -190,7 +190,7 @@ def test_same_input_and_config_give_byte_identical_output(prepared, corpus, tmp_
   cli.prepare(corpus[0], again, corpus[1],
               ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
               progress=lambda *_: None)
-  # the local runner by name: no Prism attempt, whose job server leaves a beam-temp* dir
+  # the local runner: no Prism attempt, whose job server leaves a beam-temp* dir
   assert temp() - before == set()
   files = sorted(os.path.relpath(os.path.join(d, f), output)
                  for d, _, fs in os.walk(output) for f in fs)
