@@ -24,7 +24,7 @@ from flax import nnx
 
 from starjax import sharding
 from starjax.infer.batch_plans import shrink, split_by_prompt
-from starjax.infer.sampling import SamplingConfig, sample_tokens
+from starjax.infer.sampling import SamplingConfig, row_keys, sample_tokens, step_keys
 from starjax.model import DecoderConfig, KVCache, abstract_decoder, unstack_layers
 from starjax.model.layers import output_major_kernel
 from starjax.model.shared_prefix import PrefixCache, grouped_rows, holds_prefix
@@ -174,8 +174,8 @@ class TokenGenerator:
     model, layers = self._model(params)
     logits, cache = model.decode(tokens, positions, cache, jnp.int32(0), layers,
                                  segment_ids=segment_ids)
-    key = _row_keys(key, jnp.arange(b, dtype=jnp.int32))
-    first = sample_tokens(logits[:, -1], _step_keys(key, 0), temperature, top_k, top_p,
+    key = row_keys(key, jnp.arange(b, dtype=jnp.int32))
+    first = sample_tokens(logits[:, -1], step_keys(key, 0), temperature, top_k, top_p,
                           greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
     output = jnp.full((b, max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
     done = (first == self.eos_id) | (limit <= 1)
@@ -203,8 +203,8 @@ class TokenGenerator:
       cache = dataclasses.replace(KVCache.zeros(self.config, b, cache_len), prefix=shared)
     else:
       cache = jax.tree.map(lambda x: x[rows], cache)
-    key = _row_keys(key, ids)
-    first = sample_tokens(logits[rows, -1], _step_keys(key, 0), temperature, top_k, top_p,
+    key = row_keys(key, ids)
+    first = sample_tokens(logits[rows, -1], step_keys(key, 0), temperature, top_k, top_p,
                           greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
     output = jnp.full((b, max_new_tokens), self.eos_id, jnp.int32).at[:, 0].set(first)
     done = (first == self.eos_id) | (limit <= 1)
@@ -223,7 +223,7 @@ class TokenGenerator:
     def body(s):
       logits, cache = model.decode(s.token[:, None], s.position[:, None], s.cache, s.index,
                                    layers)
-      new = sample_tokens(logits[:, 0], _step_keys(s.key, s.count), temperature, top_k, top_p,
+      new = sample_tokens(logits[:, 0], step_keys(s.key, s.count), temperature, top_k, top_p,
                           greedy=greedy, use_top_k=use_top_k, use_top_p=use_top_p)
       new = jnp.where(s.done, self.eos_id, new)
       output = jax.lax.dynamic_update_slice_in_dim(s.output, new[:, None], s.count, axis=1)
@@ -401,18 +401,6 @@ def _per_prompt(max_new_tokens: int | Sequence[int], prompts: int) -> list[int]:
     raise ValueError(f"max_new_tokens: {len(max_new_tokens)} given for {prompts} prompts; "
                      f"give one per prompt")
   return [int(n) for n in max_new_tokens]
-
-
-def _row_keys(key: jax.Array, ids: jax.Array) -> jax.Array:
-  """Given row r's key, fold_in(key, r) (ids: int32 [b], each batch row's r): a row draws the
-  same noise whatever the batch around it and wherever it sits in it, so laying rows out in
-  blocks or dropping finished ones (generate) changes no row's tokens."""
-  return jax.vmap(jax.random.fold_in, (None, 0))(key, ids.astype(jnp.uint32))
-
-
-def _step_keys(keys: jax.Array, step) -> jax.Array:
-  """Each row's key for the token it samples at `step` (0 = the prefill's)."""
-  return jax.vmap(jax.random.fold_in, (0, None))(keys, jnp.asarray(step, jnp.uint32))
 
 
 def _select_rows(state: DecodeState, rows: jax.Array,

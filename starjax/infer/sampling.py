@@ -245,3 +245,15 @@ def sample_tokens(logits: jax.Array, key: jax.Array, temperature: jax.Array, top
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
   scaled = logits / jnp.maximum(temperature, 1e-6)
   return draw_filtered(scaled, key, top_k, top_p, use_top_k=use_top_k, use_top_p=use_top_p)
+
+
+def row_keys(key: jax.Array, ids: jax.Array) -> jax.Array:
+  """Given row r's key, fold_in(key, r) (ids: int32 [b], each batch row's r): a row draws the
+  same noise whatever the batch around it and wherever it sits in it, so laying rows out in
+  blocks or dropping finished ones (TokenGenerator.generate) changes no row's tokens."""
+  return jax.vmap(jax.random.fold_in, (None, 0))(key, ids.astype(jnp.uint32))
+
+
+def step_keys(keys: jax.Array, step) -> jax.Array:
+  """Each row's key for the token it samples at `step` (0 = the prefill's)."""
+  return jax.vmap(jax.random.fold_in, (0, None))(keys, jnp.asarray(step, jnp.uint32))
