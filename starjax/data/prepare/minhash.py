@@ -7,9 +7,11 @@ joined by a space, as a set of UTF-8 strings. Each shingle is hashed by datasket
 `a * h + b`, a and b drawn as datasketch draws them. The signatures equal
 `datasketch.MinHash(num_perm, seed, scheme="legacy")` fed the same shingles (tested).
 
-`signatures` does a batch of documents at once: the shingles of all of them are hashed and
-permuted as one array, block by block, and each document's minimum is a segment reduction, so
-the per-document cost of numpy calls is paid once per block instead of once per document.
+`signatures` does a batch of documents at once, in the compiled kernel (`minhash_kernel`: one
+numba loop, OpenSSL's SHA-1 per shingle, no Python object per shingle) where it loads. The numpy
+path here is the reference it is tested against and the fallback: the shingles of all documents
+are hashed and permuted as one array, block by block, and each document's minimum is a segment
+reduction, so the per-document cost of numpy calls is paid once per block.
 
 Documents with fewer than `ngram` tokens have no shingles (BigCode's `min_length` rule). They get
 no signature and no band keys: they are never near-duplicates (an empty signature would put all
@@ -23,6 +25,8 @@ import hashlib
 from typing import Optional, Sequence
 
 import numpy as np
+
+from starjax.data.prepare import minhash_kernel
 
 _WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789")
 _SEPARATOR_TO_SPACE = bytes(c if c in _WORD_BYTES else ord(" ") for c in range(256))
@@ -198,7 +202,18 @@ def signatures(contents: Sequence[str], *, num_perm: int = 256, seed: int = 42, 
   Returns (signatures, has_shingles): uint32 [documents with shingles, num_perm] (the values
   are below 2^32, so uint32 holds datasketch's uint64 hashvalues exactly) and bool
   [len(contents)], False for documents with fewer than `ngram` tokens (no signature).
+  The compiled kernel (`minhash_kernel`) computes them where it loads, else numpy; the two
+  are equal.
   """
+  if minhash_kernel.unavailable_reason() is None:
+    return minhash_kernel.signatures([_joined(c) for c in contents], ngram,
+                                     *permutations(num_perm, seed))
+  return _numpy_signatures(contents, num_perm=num_perm, seed=seed, ngram=ngram)
+
+
+def _numpy_signatures(contents: Sequence[str], *, num_perm: int, seed: int, ngram: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+  """`signatures` without the compiled kernel: hashlib per distinct shingle, numpy blocks."""
   per_doc = [_hashes(grams) if (grams := _shingle_set(c, ngram)) else None for c in contents]
   has = np.array([h is not None for h in per_doc], bool)
   kept = [h for h in per_doc if h is not None]

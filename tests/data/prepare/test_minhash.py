@@ -6,7 +6,7 @@ import re
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from starjax.data.prepare import minhash
+from starjax.data.prepare import minhash, minhash_kernel
 
 _CODE = "\n".join(f"def handler_{i}(request, response):\n    return request.get('k{i}') or {i}"
                   for i in range(30))
@@ -156,3 +156,49 @@ def test_detection_rate_follows_the_lsh_s_curve():
       detected += bool(keys_a & keys_b)
     expected = minhash.detection_probability(similarity)
     assert abs(detected / trials - expected) < 0.08, (similarity, detected / trials, expected)
+
+
+def test_compiled_kernel_loads_on_supported_platforms():
+  # numba is pinned and CPython's hashlib links libcrypto: the fast path must be the one used.
+  assert minhash_kernel.unavailable_reason() is None
+
+
+def test_compiled_kernel_equals_datasketch_and_the_numpy_path_for_every_ngram():
+  rng = random.Random(5)
+  docs = _TRICKY + [_CODE, "x " * 3000, "same words here again " * 400] + [
+      " ".join(f"w{rng.randrange(50)}" for _ in range(n)) for n in (4, 5, 6, 700)]
+  a, b = minhash.permutations(256, 42)
+  for ngram in (1, 3, 5, 9):
+    joined = [minhash._joined(d) for d in docs]
+    sigs, has = minhash_kernel.signatures(joined, ngram, a, b)
+    reference = [_straightforward_shingles(d, ngram) for d in docs]
+    assert has.tolist() == [bool(g) for g in reference], ngram
+    expected = [_datasketch(g).hashvalues for g in reference if g]
+    assert np.array_equal(sigs, np.array(expected)), ngram
+    numpy_sigs, numpy_has = minhash._numpy_signatures(docs, num_perm=256, seed=42, ngram=ngram)
+    assert np.array_equal(numpy_sigs, sigs) and np.array_equal(numpy_has, has)
+
+
+def test_compiled_kernel_with_no_document_having_shingles():
+  a, b = minhash.permutations(16, 1)
+  sigs, has = minhash_kernel.signatures([b"", b"a b"], 5, a, b)
+  assert sigs.shape == (0, 16) and has.tolist() == [False, False]
+  sigs, has = minhash_kernel.signatures([], 5, a, b)
+  assert sigs.shape == (0, 16) and has.tolist() == []
+
+
+def test_compiled_permutation_is_exact_where_the_residue_wraps():
+  # As for the numpy path: x = h + b walks across multiples of 2^61 - 1, 2^61 and 2^64.
+  p = (1 << 61) - 1
+  b = np.array([p - 12, 2 * p - 12, (1 << 61) - 12, 7 * p - 12, (1 << 64) - 12, 3 * p - 12,
+                (3 << 61) - 12, 123456789, (1 << 62) - 12, 5 * p - 4], np.uint64)
+  a = np.ones(len(b), np.uint64)
+  for h in range(25):
+    got = minhash_kernel.permuted_minimum(np.array([h, 24 - h + 3]), a, b)
+    assert got.tolist() == _exact_minima([h, 24 - h + 3], [0], a, b)[0], h
+  rng = np.random.default_rng(1)
+  a, b = minhash.permutations(256, 42)
+  hashes = rng.integers(0, 1 << 32, 500, dtype=np.uint64)
+  hashes[100:200] = hashes[:100]  # repeats change no minimum
+  assert minhash_kernel.permuted_minimum(hashes, a, b).tolist() == _exact_minima(
+      hashes.tolist(), [0], a, b)[0]
