@@ -1,7 +1,7 @@
 """Personal and secret data in source files: detection (spans) and redaction (placeholders).
 
-Types (BigCode's StarCoder PII redaction, without the NER model for names, which is not
-available offline):
+Types (BigCode's StarCoder PII redaction; names without its NER model, which is not available
+offline):
 
 - `email` → `<EMAIL>`: addresses with a real-looking domain (a two-letter country code or a
   common generic TLD). Reserved documentation domains (example.com/.org/.net, `*.example`,
@@ -19,6 +19,8 @@ available offline):
 - `password` → `<PASSWORD>`: keyword-scoped values (`password = "…"`, `"db_password": "…"`,
   `PASSWORD: …` in config files, `://user:pass@host`). In code the value must be a string
   literal; placeholders (`""`, `"${DB_PASSWORD}"`, `"<password>"`, `"changeme"`, …) stay.
+- `name` → `<NAME>`: people's names where code states them (author, maintainer and copyright
+  lines, commit trailers, package metadata); organisations and handles stay (`pii_names`).
 
 Detection (`detect`) returns sorted, non-overlapping spans; redaction (`redact`) replaces them.
 """
@@ -35,7 +37,9 @@ import pkgutil
 import re
 from typing import Iterable, Optional, Sequence
 
-PLACEHOLDERS = {"email": "<EMAIL>", "key": "<KEY>", "password": "<PASSWORD>"}
+from starjax.data.prepare import pii_names
+
+PLACEHOLDERS = {"email": "<EMAIL>", "key": "<KEY>", "password": "<PASSWORD>", "name": "<NAME>"}
 PRIVATE_REPLACEMENTS = {
     4: ("10.0.0.1", "10.0.1.2", "172.16.0.3", "192.168.0.4", "192.168.1.5"),
     6: ("fd00::1", "fd00::2", "fd00:1::3", "fd00:2::4", "fd00:3::5"),
@@ -255,9 +259,11 @@ _DETECTORS = {
     "ip_address": lambda text, language: list(_ipv4(text)) + list(_ipv6(text)),
     "key": lambda text, language: _keys(text),
     "password": _passwords,
+    "name": lambda text, language: (Span("name", start, end, PLACEHOLDERS["name"])
+                                    for start, end in pii_names.names(text)),
 }
 # When spans overlap, the more specific type wins (a key inside `password = "…"` is a key).
-_PRIORITY = {"key": 0, "password": 1, "email": 2, "ip_address": 3}
+_PRIORITY = {"key": 0, "password": 1, "email": 2, "ip_address": 3, "name": 4}
 
 
 def detect(text: str, language: str = "", types: Sequence[str] = tuple(_DETECTORS)) -> list[Span]:
@@ -267,7 +273,7 @@ def detect(text: str, language: str = "", types: Sequence[str] = tuple(_DETECTOR
     text: a document.
     language: its language (folder name, e.g. "python", "yaml"): config files may hold bare
       password values, code only string literals.
-    types: which of "email", "ip_address", "key", "password" to look for.
+    types: which of "email", "ip_address", "key", "password", "name" to look for.
   """
   found = []
   for kind in types:

@@ -15,7 +15,7 @@ from starjax.data.errors import DataError
 
 STAGES = ("filter", "opt_out", "exact_dedup", "near_dedup", "pii", "decontamination")
 KEEP_RULES = ("lowest_index", "quality")
-PII_TYPES = ("email", "ip_address", "key", "password")
+PII_TYPES = ("email", "ip_address", "key", "password", "name")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +118,7 @@ def pii(enabled: bool = True, types: tuple[str, ...] = PII_TYPES) -> PiiOptions:
 
   Args:
     enabled: run the stage at all.
-    types: which of "email", "ip_address", "key", "password" to redact.
+    types: which of "email", "ip_address", "key", "password", "name" to redact.
   """
   unknown = sorted(set(types) - set(PII_TYPES))
   if unknown:

@@ -1,10 +1,10 @@
 """Builds the labelled PII test set `pii_labelled.jsonl` (synthetic but realistic files).
 
 Each line is one document: {"language", "text", "spans": [[type, start, end], ...]}. Spans are
-the PII that must be redacted (email, ip_address, key, password); everything else in the text
+the PII that must be redacted (email, ip_address, key, password, name); everything else in the text
 must stay, including the look-alikes planted on purpose (version strings, hashes, UUIDs,
 documentation addresses, private and DNS IPs, base64 data, slices, C++ scopes, MAC addresses,
-times, password placeholders). The generator is seeded: `python -m tests.data.prepare.pii_testset`
+times, password placeholders; organisations, handles and code where names would be). The generator is seeded: `python -m tests.data.prepare.pii_testset`
 rewrites the same file.
 """
 
@@ -289,13 +289,124 @@ def _code_only_lookalikes(rng) -> Doc:
   return doc
 
 
+_PERSON_FIRST = ("Jane", "John", "María José", "Wei", "Olga", "Ahmed", "Lucas", "Sofia", "Raj",
+                 "Emma", "Jean-Luc", "Yuki", "Pierre", "Anna", "Carlos", "Fatima", "Ivan",
+                 "Zoë", "Søren", "Björn", "J. R.", "Mary Ann", "Seán", "Chiara", "Kwame")
+_PERSON_LAST = ("Doe", "Smith", "García", "Zhang", "Petrova", "Hassan", "van der Berg", "Rossi",
+                "Patel", "O'Brien", "Kim", "Tanaka", "Dubois", "Novák", "da Silva", "Khan",
+                "Müller", "Smith-Jones", "de la Cruz", "McDonald", "Nakamura", "Ødegaard")
+_ORGANISATIONS = ("Google LLC", "The Kubernetes Authors", "Microsoft Corporation",
+                  "NVIDIA CORPORATION", "Free Software Foundation, Inc.", "Facebook, Inc.",
+                  "The Go Authors", "Acme Labs", "the Pandas Development Team",
+                  "The Apache Software Foundation", "Mozilla Foundation", "Data Platform Team",
+                  "Contributors to the Example Project", "ACME GmbH", "Initech Ltd.")
+_HANDLES = ("jdoe", "unascribed", "TODO", "admin", "root", "octocat", "mwong", "Unknown")
+
+
+def _person(rng) -> str:
+  return f"{rng.choice(_PERSON_FIRST)} {rng.choice(_PERSON_LAST)}"
+
+
+def _years(rng) -> str:
+  first = rng.randrange(1995, 2024)
+  return rng.choice((str(first), f"{first}-{first + rng.randrange(1, 5)}", f"{first}-present"))
+
+
+def _names(doc: Doc, rng, count: int, quote: str = "") -> Doc:
+  """`count` names in a list joined as people write them, each labelled."""
+  for i in range(count):
+    if i:  # a list of strings, or prose
+      doc.add(f"{quote}, {quote}" if quote else rng.choice((", ", " and ", " & ")))
+    doc.pii("name", _person(rng))
+  return doc
+
+
+def _name_lookalike(doc: Doc, rng, comment: str) -> None:
+  """A line that names no person: an organisation, a handle, code or a template."""
+  kind = rng.randrange(6)
+  doc.add(comment)
+  if kind == 0:
+    doc.add(f"Copyright (c) {_years(rng)} ").lookalike(rng.choice(_ORGANISATIONS))
+  elif kind == 1:
+    doc.add(rng.choice(("@author ", "Author: ", "Maintainer: "))).lookalike(rng.choice(_HANDLES))
+  elif kind == 2:
+    doc.lookalike(rng.choice(("author = models.ForeignKey(User, on_delete=models.CASCADE)",
+                              "self.author = author", "Author: {{ post.author }}",
+                              '"author": "${AUTHOR}"', "authors = load_authors(path)")))
+  elif kind == 3:
+    doc.add(rng.choice(("Written by ", "Maintained by ", "Created by "))).lookalike(
+        rng.choice(_ORGANISATIONS))
+  elif kind == 4:
+    doc.add("Licensed under the ").lookalike(rng.choice(("Apache License, Version 2.0",
+                                                         "MIT License", "GNU General Public License")))
+  else:
+    doc.add(rng.choice(("See ", "Thanks to ", "Ported from "))).lookalike(
+        rng.choice(("Quick Start Guide", "Hello World", "Stack Overflow", "Hacker News")))
+  doc.add("\n")
+
+
+def _python_names(rng) -> Doc:
+  doc = Doc("python")
+  doc.add('"""Utilities for the ').add(rng.choice(_WORDS)).add(" service.\n\nAuthor: ")
+  doc.pii("name", _person(rng)).add(" <").pii("email", _email(rng)).add('>\n"""\n\n')
+  doc.add('__author__ = "').pii("name", _person(rng)).add('"\n__credits__ = ["')
+  _names(doc, rng, rng.randrange(1, 4), quote='"').add('"]\n')
+  for _ in range(rng.randrange(1, 4)):
+    _name_lookalike(doc, rng, "# ")
+  return doc
+
+
+def _java_names(rng) -> Doc:
+  doc = Doc("java")
+  doc.add(f"/*\n * Copyright (c) {_years(rng)} ")
+  _names(doc, rng, rng.randrange(1, 3)).add(". All rights reserved.\n */\n")
+  doc.add("/**\n * Parses the input.\n *\n * @author ").pii("name", _person(rng)).add("\n")
+  for _ in range(rng.randrange(1, 4)):
+    _name_lookalike(doc, rng, " * ")
+  doc.add(" */\npublic final class Parser {}\n")
+  return doc
+
+
+def _metadata_names(rng) -> Doc:
+  if rng.random() < 0.5:
+    doc = Doc("json")
+    doc.add('{\n  "name": "').add(rng.choice(_WORDS)).add('",\n  "author": "')
+    doc.pii("name", _person(rng)).add(" <").pii("email", _email(rng)).add('>",\n')
+    doc.add('  "license": "MIT"\n}\n')
+  else:
+    doc = Doc("toml")
+    doc.add('[package]\nname = "').add(rng.choice(_WORDS)).add('"\nauthors = ["')
+    doc.pii("name", _person(rng)).add(" <").pii("email", _email(rng)).add('>"]\n')
+  _name_lookalike(doc, rng, "# ")
+  return doc
+
+
+def _commit_and_header_names(rng) -> Doc:
+  doc = Doc("text")
+  doc.add("Fix the parser on empty input\n\n")
+  doc.add(rng.choice(("Signed-off-by: ", "Co-authored-by: ", "Reviewed-by: ")))
+  doc.pii("name", _person(rng)).add(" <").pii("email", _email(rng)).add(">\n")
+  doc.add("//\n//  Parser.swift\n//  Created by ").pii("name", _person(rng))
+  doc.add(f" on {rng.randrange(1, 13)}/{rng.randrange(1, 29)}/{rng.randrange(10, 24)}.\n")
+  doc.add(f"//  Copyright © {_years(rng)} ").lookalike(rng.choice(_ORGANISATIONS))
+  doc.add(". All rights reserved.\n")
+  return doc
+
+
 _BUILDERS = (_python, _yaml, _json, _notebook, _config_with_pem, _javascript, _markdown,
              _code_only_lookalikes)
+# Names came later: their documents follow with their own generator, so that adding them left
+# the first 640 documents (and their recorded metrics) as they were.
+_NAME_BUILDERS = (_python_names, _java_names, _metadata_names, _commit_and_header_names)
 
 
-def build(seed: int = 12, documents: int = 640) -> list[dict]:
+def build(seed: int = 12, documents: int = 640, name_documents: int = 160) -> list[dict]:
   rng = random.Random(seed)
-  return [_BUILDERS[i % len(_BUILDERS)](rng).record() for i in range(documents)]
+  records = [_BUILDERS[i % len(_BUILDERS)](rng).record() for i in range(documents)]
+  rng = random.Random(seed + 1)
+  records += [_NAME_BUILDERS[i % len(_NAME_BUILDERS)](rng).record()
+              for i in range(name_documents)]
+  return records
 
 
 def main() -> None:

@@ -64,6 +64,38 @@ def test_passwords_are_keyword_scoped_and_placeholders_stay():
     assert _found(text, "yaml" if ":" in text and "=" not in text else "python") == [], text
 
 
+@pytest.mark.parametrize("text,names", [
+    ('__author__ = "Jane Doe"', ["Jane Doe"]),
+    ('__credits__ = ["Jane Doe", "Jean-Luc Picard"]', ["Jane Doe", "Jean-Luc Picard"]),
+    (" * @author J. R. R. Tolkien\n", ["J. R. R. Tolkien"]),
+    ("# Copyright (c) 2015-2019, María José García <mj@uni-bonn.de>", ["María José García"]),
+    ("Copyright 2019 Jane Doe and Sean O'Brien. All rights reserved.", ["Jane Doe", "Sean O'Brien"]),
+    ("Copyright 2020 Ana Silva, Wei Zhang & Ludwig van Beethoven", [
+        "Ana Silva", "Wei Zhang", "Ludwig van Beethoven"]),
+    ("Signed-off-by: Ahmed Hassan <ahmed@gmail.com>", ["Ahmed Hassan"]),
+    ('"author": "Yuki Tanaka <yuki@web.de>",', ["Yuki Tanaka"]),
+    ('authors = ["Olga Petrova <o@mail.ru>"]', ["Olga Petrova"]),
+    ("//  Created by Raj Patel on 3/4/19.", ["Raj Patel"]),
+])
+def test_names_in_author_and_copyright_contexts(text, names):
+  assert [v for t, v in _found(text) if t == "name"] == names
+  redacted = pii.redact_document(text)[0]
+  assert "<NAME>" in redacted and not any(n in redacted for n in names)
+
+
+@pytest.mark.parametrize("text", [
+    "Copyright (c) 2021 Google LLC", "Copyright 2018 The Kubernetes Authors.",
+    "Copyright (c) Microsoft Corporation.", "Copyright (c) 2019, NVIDIA CORPORATION.",
+    "Copyright 2002 Sun Microsystems, Inc.", "Copyright (C) 2007 Free Software Foundation, Inc.",
+    "@author unascribed", "@author jdoe", '__author__ = "jdoe"', "Maintainer: Data Platform Team",
+    "author = models.ForeignKey(User, on_delete=models.CASCADE)", "self.author = author",
+    "Written by the Pandas Development Team", "Created by Xcode Server",
+    "Copyright © 2010 Université Bordeaux", "Hello World, Jane Doe",  # no context: not searched
+])
+def test_organisations_handles_and_code_are_not_names(text):
+  assert [v for t, v in _found(text) if t == "name"] == []
+
+
 def test_only_requested_types_are_detected():
   text = 'e = "jane.doe@gmail.com"\npassword = "hunter22x"\n'
   assert [s.type for s in pii.detect(text, "python", types=("password",))] == ["password"]
@@ -79,7 +111,7 @@ def _metrics(records):
     for span in gold - got:
       fn[span[0]] += 1
   return {t: {"precision": tp[t] / max(1, tp[t] + fp[t]), "recall": tp[t] / max(1, tp[t] + fn[t])}
-          for t in ("email", "ip_address", "key", "password")}
+          for t in ("email", "ip_address", "key", "password", "name")}
 
 
 def test_labelled_set_is_the_one_the_generator_builds_and_large_enough():
@@ -87,7 +119,7 @@ def test_labelled_set_is_the_one_the_generator_builds_and_large_enough():
     records = [json.loads(line) for line in f]
   assert records == pii_testset.build()
   counts = collections.Counter(s[0] for r in records for s in r["spans"])
-  assert min(counts[t] for t in ("email", "ip_address", "key", "password")) >= 300
+  assert min(counts[t] for t in ("email", "ip_address", "key", "password", "name")) >= 300
   assert sum(r["lookalikes"] for r in records) >= 3000
 
 
