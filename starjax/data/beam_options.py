@@ -41,6 +41,22 @@ def _given(args: Sequence[str], flag: str) -> bool:
   return any(a == flag or a.startswith(flag + "=") for a in args)
 
 
+def one_process(args: Sequence[str]) -> list[str]:
+  """`args` with the local runner in this process (FnApiRunner in memory, one worker) in place of
+  any running mode and worker count: no worker processes, no gRPC data plane between them."""
+  kept = [a for a in args if not (_given([a], "--direct_running_mode")
+                                  or _given([a], "--direct_num_workers"))]
+  return kept + ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def is_local_multi_process(args: Sequence[str]) -> bool:
+  """Whether `args` run the pipeline on the local runner with several worker processes."""
+  runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), LOCAL_RUNNER)
+  mode = next((a.split("=", 1)[1] for a in args if a.startswith("--direct_running_mode=")),
+              "in_memory")
+  return runner in _LOCAL and mode == "multi_processing"
+
+
 def with_defaults(user_args: Sequence[str], *, every_core: bool) -> list[str]:
   """user_args plus the local runner (when none is chosen) and quiet workers; every_core: a
   local runner's pipeline runs in one worker process per core unless the user said otherwise

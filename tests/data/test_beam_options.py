@@ -8,7 +8,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from starjax.data.beam_options import LOCAL_RUNNER, with_defaults
+from starjax.data.beam_options import (LOCAL_RUNNER, is_local_multi_process, one_process,
+                                       with_defaults)
 
 
 def test_without_a_runner_the_local_engine_runs_on_every_core():
@@ -44,3 +45,16 @@ def test_the_users_beam_flags_win():
   assert not [a for a in args if a.startswith("--direct_")]  # a cluster runner's own workers
   assert with_defaults(["--direct_num_workers=3", "--default_sdk_harness_log_level=INFO"],
                        every_core=True).count("--direct_num_workers=3") == 1
+
+
+def test_one_process_replaces_the_running_mode_and_worker_count():
+  args = with_defaults([], every_core=True)
+  assert is_local_multi_process(args)
+  single = one_process(args)
+  assert not is_local_multi_process(single)
+  assert [a for a in single if a.startswith("--direct_")] == [
+      "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+  assert f"--runner={LOCAL_RUNNER}" in single
+  assert not is_local_multi_process(["--runner=FlinkRunner",
+                                     "--direct_running_mode=multi_processing"])
+  assert not is_local_multi_process(["--direct_num_workers=2"])  # Beam's default: in memory

@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import time
 
+from starjax.data import beam_options
 from starjax.data.errors import DataError
 from starjax.data.prepare import commit, decontamination, documents, ledger, report, stages
 from starjax.data.prepare import opt_out as opt_out_lib
@@ -72,21 +73,41 @@ def prepare(input_dir: str, output_dir: str, opt_out_path=None, beam_args=(),
     progress(f"{output_dir}: already prepared from this input and config (manifest "
              f"{existing['identity'][:12]}); nothing to do")
     return existing
-  staging = commit.fresh_staging(output_dir)
-  progress(f"preparing {input_rows:,} documents from {len(input_shards)} shards of "
-           f"{input_dir} (staging in {staging})")
-  start = time.monotonic()
-  pipeline.run(input_shards, staging, options, opt_out, strings,
-               pipeline.default_beam_args(beam_args))
-  seconds = time.monotonic() - start
-  table = ledger.read(staging)
-  data_digests = commit.file_digests(staging, (os.path.join("**", "*.parquet"),))
-  data_digests = {k: v for k, v in data_digests.items()
-                  if not k.startswith(ledger.DIRECTORY + os.sep)}
+  args = pipeline.default_beam_args(beam_args)
+
+  def verified_run():
+    """Runs the pipeline into a fresh staging directory and reconciles what it wrote."""
+    staging = commit.fresh_staging(output_dir)
+    progress(f"preparing {input_rows:,} documents from {len(input_shards)} shards of "
+             f"{input_dir} (staging in {staging})")
+    start = time.monotonic()
+    pipeline.run(input_shards, staging, options, opt_out, strings, args)
+    seconds = time.monotonic() - start
+    table = ledger.read(staging)
+    data_digests = commit.file_digests(staging, (os.path.join("**", "*.parquet"),))
+    data_digests = {k: v for k, v in data_digests.items()
+                    if not k.startswith(ledger.DIRECTORY + os.sep)}
+    output_rows = {k: pq.ParquetFile(os.path.join(staging, k)).metadata.num_rows
+                   for k in data_digests}
+    try:
+      counts = ledger.reconcile(table, input_rows, output_rows)
+    except DataError as e:
+      raise pipeline.LostElements(str(e)) from e
+    return staging, seconds, table, data_digests, output_rows, counts
+
   import pyarrow.parquet as pq
-  output_rows = {k: pq.ParquetFile(os.path.join(staging, k)).metadata.num_rows
-                 for k in data_digests}
-  counts = ledger.reconcile(table, input_rows, output_rows)
+  try:
+    staging, seconds, table, data_digests, output_rows, counts = verified_run()
+  except pipeline.LostElements as e:
+    if not beam_options.is_local_multi_process(args):
+      raise DataError(f"{e}: the runner lost or repeated elements; nothing was written to "
+                      f"{output_dir}. Run again (the output would be the same)") from e
+    # Seen in 4 of 13 full local-corpus runs with worker processes (BENCHMARKS.md).
+    progress(f"warning: Beam's local multi-process runner lost elements in this run ({e}); "
+             f"nothing was committed. Running again in one process (--direct_running_mode="
+             "in_memory), which gives the same output")
+    args = beam_options.one_process(args)
+    staging, seconds, table, data_digests, output_rows, counts = verified_run()
   summary = report.summarise(table)
   ledger_digests = commit.file_digests(staging, (os.path.join(ledger.DIRECTORY, "*.parquet"),))
   manifest = {

@@ -195,8 +195,19 @@ def build(p: beam.Pipeline, input_shards: list[documents.Shard], staging: str,
        | "WriteLedger" >> beam.ParDo(WriteLedger(staging)))
 
 
+class LostElements(DataError):
+  """The runner delivered a shuffle incompletely: a document met its decision zero times, or the
+  ledger does not account for every input row. The code is deterministic, so this is the
+  runner's doing (Beam's local multi-process runner has shown it; BENCHMARKS.md)."""
+
+
+# The checks inside the pipeline that only a lost or duplicated element can trip.
+_LOST = re.compile(r"near_dedup: document \d+ (arrived|has) [^\n]*")
+
+
 def run(input_shards, staging, options, opt_out, strings, beam_args: Sequence[str]) -> None:
-  """Builds and runs the pipeline; a DataError raised in a worker comes back as DataError."""
+  """Builds and runs the pipeline; a DataError raised in a worker comes back as DataError, a
+  failed element check as LostElements."""
   pipeline_options = PipelineOptions(list(beam_args))
   try:
     with beam.Pipeline(options=pipeline_options) as p:
@@ -204,6 +215,9 @@ def run(input_shards, staging, options, opt_out, strings, beam_args: Sequence[st
   except DataError:
     raise
   except Exception as e:  # a worker's DataError arrives wrapped in the runner's exception
+    lost = _LOST.search(str(e))
+    if lost:
+      raise LostElements(lost.group(0).strip()) from e
     match = re.search(r"DataError: (.+)", str(e))
     if match:
       raise DataError(match.group(1).strip()) from e
