@@ -73,6 +73,7 @@ def prepare(input_dir: str, output_dir: str, opt_out_path=None, beam_args=(),
     progress(f"{output_dir}: already prepared from this input and config (manifest "
              f"{existing['identity'][:12]}); nothing to do")
     return existing
+  import pyarrow.parquet as pq
   args = pipeline.default_beam_args(beam_args)
 
   def verified_run():
@@ -95,14 +96,13 @@ def prepare(input_dir: str, output_dir: str, opt_out_path=None, beam_args=(),
       raise pipeline.LostElements(str(e)) from e
     return staging, seconds, table, data_digests, output_rows, counts
 
-  import pyarrow.parquet as pq
   try:
     staging, seconds, table, data_digests, output_rows, counts = verified_run()
   except pipeline.LostElements as e:
     if not beam_options.is_local_multi_process(args):
       raise DataError(f"{e}: the runner lost or repeated elements; nothing was written to "
                       f"{output_dir}. Run again (the output would be the same)") from e
-    # Seen in 4 of 13 full local-corpus runs with worker processes (BENCHMARKS.md).
+    # Seen in 4 of 15 full local-corpus runs with worker processes (BENCHMARKS.md).
     progress(f"warning: Beam's local multi-process runner lost elements in this run ({e}); "
              f"nothing was committed. Running again in one process (--direct_running_mode="
              "in_memory), which gives the same output")
