@@ -7,7 +7,8 @@ error naming it. Each document gets a global index: shards sorted by relative pa
 file order (`doc_index`), and an id `<relative path>#<row>` (`doc_id`).
 
 Output: the kept rows of each input shard, in their input order, with the input's schema, at
-the same relative path under the output root; shards left without rows are not written.
+the same relative path under the output root; shards left without rows are not written. The
+writer reads its shard again (`write_kept`), so contents never have to travel with decisions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -91,7 +92,7 @@ def read_row_group(shard: Shard, row_group: int) -> Iterator[dict]:
 
   doc_index, doc_id, shard (relative path), row, language, repo, path, stars, license,
   recency, content (str, or None when null/empty/not UTF-8), skip (why content is None),
-  columns (every other input column's value, to be written back), content_is_bytes (the
+  columns (every other input column's value, for the stages), content_is_bytes (the
   column is binary), bytes (content bytes).
   """
   try:
@@ -144,21 +145,38 @@ def _row_group_rows(shard: Shard, row_group: int) -> int:
   return sizes[row_group]
 
 
-def write_shard(documents: list[dict], schema: pa.Schema, path: str) -> tuple[int, str]:
-  """Writes documents (their `columns`, `content` replaced by the redacted text) in doc_index
-  order with the input's schema; returns (rows, sha256 of the file)."""
-  documents = sorted(documents, key=lambda d: d["doc_index"])
-  rows = []
-  for d in documents:
-    columns = dict(d["columns"])
-    columns[shards.CONTENT] = (d["content"].encode("utf-8") if d["content_is_bytes"]
-                               else d["content"])
-    rows.append(columns)
-  table = pa.Table.from_pylist(rows, schema=schema)
+def write_kept(shard: Shard, kept: Sequence[tuple[int, Optional[str]]], path: str
+               ) -> tuple[int, str]:
+  """Writes the kept rows of `shard`, read again from the input, in their input order and with
+  the input's schema; `kept` is (doc_index, the redacted content or None to keep the input's).
+  Returns (rows, sha256 of the file).
+
+  Reading the shard again here is what keeps document contents out of the pipeline's shuffles:
+  only indices (and the few redacted texts) travel to the writer.
+  """
+  replacement = {index - shard.first_index: text for index, text in kept}
+  positions = sorted(replacement)
+  try:
+    table = pq.read_table(shard.path)
+  except (pa.ArrowException, OSError) as e:
+    raise DataError(f"{shard.path}: unreadable while writing its kept rows ({e}). The input "
+                    "changed during the run; run `data prepare` again.") from e
+  table = table.take(pa.array(positions, pa.int64()))
+  at = table.schema.get_field_index(shards.CONTENT)
+  if any(replacement[i] is not None for i in positions):
+    binary = pa.types.is_binary(table.schema.field(at).type) or pa.types.is_large_binary(
+        table.schema.field(at).type)
+    values = table.column(at).to_pylist()
+    for j, i in enumerate(positions):
+      text = replacement[i]
+      if text is not None:
+        values[j] = text.encode("utf-8") if binary else text
+    table = table.set_column(at, table.schema.field(at),
+                             pa.array(values, table.schema.field(at).type))
   os.makedirs(os.path.dirname(path), exist_ok=True)
   pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, compression="zstd")
   with open(path, "rb") as f:
-    return len(rows), hashlib.file_digest(f, "sha256").hexdigest()
+    return len(positions), hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def input_schema(shard: Shard) -> pa.Schema:

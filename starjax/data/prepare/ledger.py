@@ -33,13 +33,14 @@ SCHEMA = pa.schema([
 
 
 def row(doc: dict) -> dict:
-  """The ledger row of a document that has been through the pipeline."""
+  """The ledger row of a document that has been through the pipeline (its `output_bytes` are
+  its content's bytes as written)."""
   kept = doc["decision"] != "removed"
   return {
       "doc_index": doc["doc_index"], "doc_id": doc["doc_id"], "shard": doc["shard"],
       "language": doc["language"], "repo": doc["repo"], "path": doc["path"],
       "bytes": doc["bytes"],
-      "output_bytes": len(doc["content"].encode("utf-8")) if kept else 0,
+      "output_bytes": doc["output_bytes"] if kept else 0,
       "stage": doc["stage"], "decision": doc["decision"], "reason": doc["reason"],
       "cluster_id": doc.get("cluster_id"),
       "pii": [{"type": t, "start": s, "end": e} for t, s, e in doc.get("pii") or ()],

@@ -1,10 +1,11 @@
 """Near-dedup as a Beam transform: MinHash LSH band keys → buckets → edges → connected
 components → one document kept per cluster.
 
-Only small values cross a shuffle until the end: band keys carry a document's index, the
-cluster choice sees each member's (doc_id, license verdict, stars, recency), and the full
-documents are shuffled once, to meet their decision. Signatures are computed for batches of
-documents at once (`minhash.signatures`) inside the stage that reads them.
+Only small values cross a shuffle: documents arrive without their contents, carrying their band
+keys (`add_band_keys`, run where the contents are read: signatures are computed for a batch of
+documents at once by `minhash.signatures`); band keys carry a document's index, the cluster
+choice sees each member's (doc_id, license verdict, stars, recency), and each document meets its
+decision in a join by index.
 """
 
 from __future__ import annotations
@@ -17,26 +18,29 @@ import apache_beam as beam
 from starjax.data.prepare import components, minhash
 from starjax.data.prepare.decision import REMOVED, license_permissive, removed
 
-# Documents per signature batch: amortises numpy's per-call cost, bounded memory. Fixed, as
-# Beam's adaptive sizing would start every worker at batches of one.
-_BATCH = 128
+BAND_KEYS = "band_keys"
 
 
-class _BandKeys(beam.DoFn):
-  """A batch of documents → (band key, doc_index) for every band of every document with
-  shingles; documents with fewer than `ngram` tokens have none (see minhash)."""
+def add_band_keys(docs: Sequence[dict], options) -> None:
+  """Sets each document's BAND_KEYS from its content, one signature batch for all of them;
+  documents with fewer than `ngram` tokens get none (see minhash)."""
+  if not docs:
+    return
+  sigs, has = minhash.signatures([d["content"] for d in docs], num_perm=options.num_perm,
+                                 seed=options.seed, ngram=options.ngram)
+  keys = iter(minhash.band_keys_batch(sigs, options.bands, options.rows))
+  for doc, h in zip(docs, has):
+    doc[BAND_KEYS] = next(keys) if h else []
 
-  def __init__(self, options):
-    self._o = options
 
-  def process(self, batch):
-    o = self._o
-    sigs, has = minhash.signatures([d["content"] for d in batch], num_perm=o.num_perm,
-                                   seed=o.seed, ngram=o.ngram)
-    indices = [d["doc_index"] for d, h in zip(batch, has) if h]
-    for index, keys in zip(indices, minhash.band_keys_batch(sigs, o.bands, o.rows)):
-      for key in keys:
-        yield key, index
+def _band_keys(doc):
+  for key in doc[BAND_KEYS]:
+    yield key, doc["doc_index"]
+
+
+def _keyed_by_index(doc):
+  """(doc_index, the document without its band keys): what the decision join carries."""
+  return doc["doc_index"], {k: v for k, v in doc.items() if k != BAND_KEYS}
 
 
 def _bucket_edges(item):
@@ -123,8 +127,9 @@ def _lowest_index_decision(label, doc_ids: DocIds):
 
 
 class NearDedup(beam.PTransform):
-  """PCollection[doc] → (kept docs, removed docs): MinHash LSH near-dedup, one kept per
-  cluster, `cluster_id` set on every member of a cluster of two or more.
+  """PCollection[doc with BAND_KEYS] → (kept docs, removed docs, both without BAND_KEYS):
+  MinHash LSH near-dedup, one kept per cluster, `cluster_id` set on every member of a cluster of
+  two or more.
 
   doc_ids: when given, `keep="lowest_index"` decides from the labels alone (the kept document
   is the component's root), skipping the join with the members' records.
@@ -138,8 +143,7 @@ class NearDedup(beam.PTransform):
 
   def expand(self, docs):
     edges = (docs
-             | "Batch" >> beam.BatchElements(min_batch_size=_BATCH, max_batch_size=_BATCH)
-             | "BandKeys" >> beam.ParDo(_BandKeys(self._o))
+             | "BandKeys" >> beam.FlatMap(_band_keys)
              | "GroupByBand" >> beam.GroupByKey()
              | "BucketEdges" >> beam.FlatMap(_bucket_edges))
     labels = edges | "Components" >> components.ConnectedComponents(self._rounds)
@@ -152,7 +156,7 @@ class NearDedup(beam.PTransform):
                    | "ByCluster" >> beam.FlatMap(_by_cluster)
                    | "GroupByCluster" >> beam.GroupByKey()
                    | "Decide" >> beam.FlatMap(_decide, self._o.keep))
-    keyed = docs | "KeyByIndex" >> beam.Map(lambda d: (d["doc_index"], d))
+    keyed = docs | "KeyByIndex" >> beam.Map(_keyed_by_index)
     applied = ({"doc": keyed, "decision": decisions}
                | "JoinDecisions" >> beam.CoGroupByKey()
                | "Apply" >> beam.FlatMap(_apply).with_outputs(REMOVED, main="kept"))

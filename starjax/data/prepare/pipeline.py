@@ -3,9 +3,12 @@ decontamination → output shards + ledger, all under a staging directory.
 
 Every stage is a transform that passes documents on and sends the ones it removes to a side
 output; the ledger is the union of all of them. Documents are dicts (`documents.read_row_group`)
-gaining `stage`, `decision`, `reason`, `cluster_id` and `pii` on the way. No step gathers the
-corpus in one place: dedup groups by content hash, near-dedup by LSH band, clusters are computed
-by `components.ConnectedComponents`, and output/ledger files are written per shard.
+gaining `stage`, `decision`, `reason`, `cluster_id` and `pii` on the way. Everything a stage
+needs from a document's content is computed where the row group is read (`ReadRowGroup`), so
+only small records cross a shuffle and the writer reads the kept rows again from the input. No
+step gathers the corpus in one place: dedup groups by content hash, near-dedup by LSH band,
+clusters are computed by `components.ConnectedComponents`, and output/ledger files are written
+per shard.
 """
 
 from __future__ import annotations
@@ -23,49 +26,97 @@ from starjax.data.errors import DataError
 from starjax.data.prepare import decontamination, documents, ledger
 from starjax.data.prepare import pii as pii_lib
 from starjax.data.prepare.decision import REMOVED, license_permissive, removed
-from starjax.data.prepare.near_dedup import DocIds, NearDedup
+from starjax.data.prepare.near_dedup import DocIds, NearDedup, add_band_keys
 from starjax.data.prepare.opt_out import OptOutList
 from starjax.data.prepare.stages import PrepareOptions
 
 OUTPUT_DATA = "data"
 
 
-class FilterStage(beam.DoFn):
+def _filter_reason(doc, options) -> Optional[str]:
   """Unusable rows (null, empty, not UTF-8) always; license and quality when enabled."""
-
-  def __init__(self, options):
-    self._options = options
-
-  def process(self, doc):
-    reason = doc["skip"]
-    if reason is None and self._options.enabled:
-      if self._options.license:
-        verdict = license_permissive(doc["license"])
-        if verdict is not True:
-          reason = "license_not_permissive" if verdict is False else "license_unknown"
-      if reason is None and self._options.quality:
-        reason = filters.quality_problem(doc["content"], doc["language"])
-    if reason:
-      yield removed(doc, "filter", reason)
-    else:
-      yield doc
+  reason = doc["skip"]
+  if reason is None and options.enabled:
+    if options.license:
+      verdict = license_permissive(doc["license"])
+      if verdict is not True:
+        reason = "license_not_permissive" if verdict is False else "license_unknown"
+    if reason is None and options.quality:
+      reason = filters.quality_problem(doc["content"], doc["language"])
+  return reason
 
 
-class OptOutStage(beam.DoFn):
+def _without_content(doc: dict) -> dict:
+  return {k: v for k, v in doc.items() if k not in ("content", "columns")}
 
-  def __init__(self, opt_out: OptOutList):
-    self._opt_out = opt_out
 
-  def process(self, doc):
-    reason = self._opt_out.reason(doc["repo"])
-    if reason:
-      yield removed(doc, "opt_out", reason)
-    else:
-      yield doc
+class ReadRowGroup(beam.DoFn):
+  """One row group → its documents without their contents, each carrying what the later stages
+  need from it, computed here where the content is at hand:
+
+  - filter and opt-out decide at once (removed documents go to the REMOVED output);
+  - `content_sha256` for exact dedup, `band_keys` for near-dedup (one signature batch per row
+    group);
+  - `pii_redaction` ((reason, spans, redacted text) or None) and `contamination` (the
+    decontamination reason, matched on the redacted text, or None), which `_conclude` applies
+    to the documents that survive dedup, so that a removed near-duplicate records no PII;
+  - `output_bytes`, the content's bytes as it would be written.
+
+  Contents therefore never cross a shuffle; `documents.write_kept` reads them again.
+  """
+
+  def __init__(self, shards_by_name: dict, options: PrepareOptions, opt_out: OptOutList,
+               strings: Sequence[decontamination.BenchmarkString]):
+    self._shards = shards_by_name
+    self._o = options
+    self._opt_out = opt_out if options.opt_out.enabled and len(opt_out) else None
+    self._strings = list(strings) if options.decontamination.enabled else []
+    self._pii_types = options.pii.types if options.pii.enabled else ()
+    self._matcher = None
+
+  def setup(self):
+    if self._o.decontamination.enabled:
+      self._matcher = decontamination.Matcher(self._strings, self._o.decontamination.min_chars)
+
+  def process(self, work):
+    relative, row_group = work
+    survivors = []
+    for doc in documents.read_row_group(self._shards[relative], row_group):
+      reason = _filter_reason(doc, self._o.filters)
+      if reason:
+        yield removed(_without_content(doc), "filter", reason)
+        continue
+      reason = self._opt_out.reason(doc["repo"]) if self._opt_out else None
+      if reason:
+        yield removed(_without_content(doc), "opt_out", reason)
+        continue
+      survivors.append(doc)
+    if self._o.near_dedup.enabled:
+      add_band_keys(survivors, self._o.near_dedup)
+    for doc in survivors:
+      yield self._inspected(doc)
+
+  def _inspected(self, doc: dict) -> dict:
+    content = doc["content"]
+    out = _without_content(doc)
+    if self._o.exact_dedup.enabled:
+      out["content_sha256"] = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    text, spans = content, ()
+    if self._pii_types:
+      text, spans = pii_lib.redact_document(content, doc["language"], self._pii_types)
+    out["pii_redaction"] = None
+    if spans:
+      counts = pii_lib.counts_by_type(spans)
+      out["pii_redaction"] = (",".join(f"{k}:{v}" for k, v in sorted(counts.items())),
+                              [(s.type, s.start, s.end) for s in spans], text)
+    hit = self._matcher.first_hit(text) if self._matcher else None
+    out["contamination"] = f"{hit.string.reason}:{hit.kind}" if hit else None
+    out["output_bytes"] = len(text.encode("utf-8"))
+    return out
 
 
 def _content_key(doc):
-  return hashlib.sha256(doc["content"].encode("utf-8")).hexdigest(), doc
+  return doc["content_sha256"], doc
 
 
 def _keep_first(item):
@@ -84,43 +135,22 @@ class ExactDedup(beam.PTransform):
             | "KeepFirst" >> beam.FlatMap(_keep_first).with_outputs(REMOVED, main="kept"))
 
 
-class PiiStage(beam.DoFn):
-
-  def __init__(self, options):
-    self._types = options.types
-
-  def process(self, doc):
-    text, spans = pii_lib.redact_document(doc["content"], doc["language"], self._types)
-    if spans:
-      counts = pii_lib.counts_by_type(spans)
-      doc = dict(doc, content=text, stage="pii", decision="redacted",
-                 reason=",".join(f"{k}:{v}" for k, v in sorted(counts.items())),
-                 pii=[(s.type, s.start, s.end) for s in spans])
-    yield doc
+def _conclude(doc):
+  """A document that survived dedup: redacted if PII was found (BigCode's order: PII, then
+  decontamination), removed if it holds a benchmark string, otherwise kept."""
+  if doc["pii_redaction"]:
+    reason, spans, _ = doc["pii_redaction"]
+    doc = dict(doc, stage="pii", decision="redacted", reason=reason, pii=spans)
+  if doc["contamination"]:
+    yield removed(doc, "decontamination", doc["contamination"])
+  else:
+    yield doc if doc.get("decision") else dict(doc, stage="none", decision="kept", reason="")
 
 
-class DecontaminationStage(beam.DoFn):
-
-  def __init__(self, strings: Sequence[decontamination.BenchmarkString], min_chars: int):
-    self._strings = list(strings)
-    self._min_chars = min_chars
-    self._matcher = None
-
-  def setup(self):
-    self._matcher = decontamination.Matcher(self._strings, self._min_chars)
-
-  def process(self, doc):
-    hit = self._matcher.first_hit(doc["content"])
-    if hit:
-      yield removed(doc, "decontamination", f"{hit.string.reason}:{hit.kind}")
-    else:
-      yield doc
-
-
-def _mark_kept(doc):
-  if doc.get("decision") is None:
-    doc = dict(doc, stage="none", decision="kept", reason="")
-  return doc
+def _to_writer(doc):
+  """(shard, (doc_index, the redacted text or None)): all the writer needs of a kept row."""
+  redaction = doc["pii_redaction"]
+  return doc["shard"], (doc["doc_index"], redaction[2] if redaction else None)
 
 
 class WriteShards(beam.DoFn):
@@ -130,10 +160,9 @@ class WriteShards(beam.DoFn):
     self._staging = staging
 
   def process(self, item):
-    relative, docs = item
-    shard = self._shards[relative]
+    relative, kept = item
     path = os.path.join(self._staging, relative)
-    rows, _ = documents.write_shard(list(docs), documents.input_schema(shard), path)
+    rows, _ = documents.write_kept(self._shards[relative], list(kept), path)
     yield relative, rows
 
 
@@ -155,19 +184,12 @@ def build(p: beam.Pipeline, input_shards: list[documents.Shard], staging: str,
   by_name = {s.relative: s for s in input_shards}
   num_documents = sum(s.rows for s in input_shards)
   work = [(s.relative, g) for s in input_shards for g in range(s.row_groups)]
-  docs = (p | "RowGroups" >> beam.Create(work)
+  read = (p | "RowGroups" >> beam.Create(work)
           | "Spread" >> beam.Reshuffle()
-          | "Read" >> beam.FlatMap(lambda w: documents.read_row_group(by_name[w[0]], w[1])))
-  removed_docs = []
-  stage = docs | "Filter" >> beam.ParDo(FilterStage(options.filters)).with_outputs(
-      REMOVED, main="kept")
-  docs = stage.kept
-  removed_docs.append(stage[REMOVED])
-  if options.opt_out.enabled and len(opt_out):
-    stage = docs | "OptOut" >> beam.ParDo(OptOutStage(opt_out)).with_outputs(REMOVED,
-                                                                             main="kept")
-    docs = stage.kept
-    removed_docs.append(stage[REMOVED])
+          | "Read" >> beam.ParDo(ReadRowGroup(by_name, options, opt_out, strings)).with_outputs(
+              REMOVED, main="kept"))
+  docs = read.kept
+  removed_docs = [read[REMOVED]]
   if options.exact_dedup.enabled:
     stage = docs | "ExactDedup" >> ExactDedup()
     docs = stage.kept
@@ -177,15 +199,10 @@ def build(p: beam.Pipeline, input_shards: list[documents.Shard], staging: str,
     docs, near_removed = docs | "NearDedup" >> NearDedup(options.near_dedup, num_documents,
                                                          doc_ids)
     removed_docs.append(near_removed)
-  if options.pii.enabled and options.pii.types:
-    docs = docs | "Pii" >> beam.ParDo(PiiStage(options.pii))
-  if options.decontamination.enabled:
-    stage = docs | "Decontamination" >> beam.ParDo(DecontaminationStage(
-        strings, options.decontamination.min_chars)).with_outputs(REMOVED, main="kept")
-    docs = stage.kept
-    removed_docs.append(stage[REMOVED])
-  kept = docs | "MarkKept" >> beam.Map(_mark_kept)
-  _ = (kept | "ByShard" >> beam.Map(lambda d: (d["shard"], d))
+  stage = docs | "Conclude" >> beam.FlatMap(_conclude).with_outputs(REMOVED, main="kept")
+  kept = stage.kept
+  removed_docs.append(stage[REMOVED])
+  _ = (kept | "ToWriter" >> beam.Map(_to_writer)
        | "GroupByShard" >> beam.GroupByKey()
        | "WriteShards" >> beam.ParDo(WriteShards(by_name, staging)))
   per_file = options.ledger_rows_per_file

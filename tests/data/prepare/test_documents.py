@@ -37,12 +37,21 @@ def test_row_groups_continue_the_index_and_unusable_rows_are_flagged(tmp_path):
 
 def test_written_shards_keep_the_schema_and_order_and_take_the_new_content(tmp_path):
   rows = [{"content": f"v = {i}", "max_stars_repo_name": f"o/r{i}", "extra": i} for i in range(4)]
+  _write(str(tmp_path / "in" / "data" / "py" / "a.parquet"), [{"content": "x", "extra": 0}])
   _write(str(tmp_path / "in" / "data" / "py" / "s.parquet"), rows)
-  (shard,) = documents.discover(str(tmp_path / "in"))
-  docs = list(documents.read_row_group(shard, 0))
-  docs[2]["content"] = "v = <KEY>"
+  shard = documents.discover(str(tmp_path / "in"))[1]
+  assert shard.first_index == 1
   out = str(tmp_path / "out.parquet")
-  count, _ = documents.write_shard([docs[2], docs[0]], documents.input_schema(shard), out)
+  count, _ = documents.write_kept(shard, [(3, "v = <KEY>"), (1, None)], out)
   table = pq.read_table(out)
   assert count == 2 and table.schema == pq.read_table(shard.path).schema
   assert table.to_pylist() == [rows[0], dict(rows[2], content="v = <KEY>")]
+
+
+def test_binary_content_is_written_back_as_bytes(tmp_path):
+  rows = [{"content": b"token = 'abc'", "n": 1}, {"content": b"y = 2", "n": 2}]
+  _write(str(tmp_path / "in" / "data" / "py" / "s.parquet"), rows)
+  (shard,) = documents.discover(str(tmp_path / "in"))
+  out = str(tmp_path / "out.parquet")
+  documents.write_kept(shard, [(0, "token = '<KEY>'"), (1, None)], out)
+  assert pq.read_table(out).to_pylist() == [{"content": b"token = '<KEY>'", "n": 1}, rows[1]]
