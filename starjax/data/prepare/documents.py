@@ -157,10 +157,16 @@ def write_kept(shard: Shard, kept: Sequence[tuple[int, Optional[str]]], path: st
   replacement = {index - shard.first_index: text for index, text in kept}
   positions = sorted(replacement)
   try:
-    table = pq.read_table(shard.path)
-  except (pa.ArrowException, OSError) as e:
-    raise DataError(f"{shard.path}: unreadable while writing its kept rows ({e}). The input "
-                    "changed during the run; run `data prepare` again.") from e
+    with open(shard.path, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    raise DataError(f"{shard.path}: unreadable while writing its kept rows ({e}). Restore it "
+                    "and run `data prepare` again.") from e
+  if hashlib.sha256(data).hexdigest() != shard.sha256:
+    raise DataError(f"{shard.path}: the file changed while `data prepare` ran (its sha256 "
+                    "differs from the one read at the start), so its kept rows cannot be "
+                    "written. Leave the input alone during a run and run it again.")
+  table = pq.read_table(pa.BufferReader(data))
   table = table.take(pa.array(positions, pa.int64()))
   at = table.schema.get_field_index(shards.CONTENT)
   if any(replacement[i] is not None for i in positions):

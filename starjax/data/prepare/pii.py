@@ -103,6 +103,9 @@ _KEY_RUN = re.compile(r"[A-Za-z0-9_+/=.-]{16,}")
 # Key formats whose random part may lack a digit (the candidate-line test below).
 _KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T", "sk_live_", "rk_live_", "ghp_", "gho_",
                  "ghu_", "ghs_", "ghr_", "glpat-", "xox", "AIza", "SG.", "hf_", "sk-", "eyJ")
+_PREFIX_IN_RUN = re.compile("|".join(re.escape(p) for p in _KEY_PREFIXES))
+_DIGIT, _LETTER = re.compile("[0-9]"), re.compile("[A-Za-z]")  # a key run is ASCII
+_TWO_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")  # in every IPv6 candidate; a literal-led scan
 _REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)+$")  # settings.X
 
 
@@ -143,6 +146,8 @@ def _public(address) -> bool:
 
 
 def _emails(text: str) -> Iterable[Span]:
+  if "@" not in text:  # a scan for one character is ~100x faster than the regex's
+    return
   for m in _EMAIL.finditer(text):
     local, domain, tld = m.group(1), m.group(2), m.group(3)
     if _RESERVED_DOMAINS.search(domain) or local.lower() == "git":
@@ -166,6 +171,8 @@ def _ipv4(text: str) -> Iterable[Span]:
 
 
 def _ipv6(text: str) -> Iterable[Span]:
+  if not _TWO_COLONS.search(text):
+    return
   for m in _IPV6.finditer(text):
     candidate = m.group()
     groups = [g for g in candidate.split(":") if g]
@@ -202,8 +209,7 @@ def _candidate_lines(text: str) -> list[tuple[int, int]]:
     if m.start() < last_end:
       continue
     run = m.group()
-    if not ((any(c.isdigit() for c in run) and any(c.isalpha() for c in run))
-            or any(prefix in run for prefix in _KEY_PREFIXES)):
+    if not ((_DIGIT.search(run) and _LETTER.search(run)) or _PREFIX_IN_RUN.search(run)):
       continue
     start = text.rfind("\n", 0, m.start()) + 1
     end = text.find("\n", m.end())
@@ -237,7 +243,11 @@ def _placeholder(value: str, key: str) -> bool:
 
 def _passwords(text: str, language: str) -> Iterable[Span]:
   config_file = language.lower() in _CONFIG_LANGUAGES
-  for m in _PASSWORD.finditer(text):
+  # Most files name no password: test for the keywords' common stems first, in the case
+  # folding that the (?i) pattern matches by (casefold also maps `ſ` to `s`).
+  folded = text.casefold()
+  keyword = "pass" in folded or "pwd" in folded
+  for m in _PASSWORD.finditer(text) if keyword else ():
     group = "quoted" if m.group("quoted") is not None else "bare"
     value = m.group(group)
     if group == "bare":
@@ -249,7 +259,7 @@ def _passwords(text: str, language: str) -> Iterable[Span]:
     if _placeholder(value, m.group("key")) or _NOT_A_PASSWORD_KEY.search(m.group("key")):
       continue
     yield Span("password", m.start(group), m.end(group), PLACEHOLDERS["password"])
-  for m in _URL_PASSWORD.finditer(text):
+  for m in _URL_PASSWORD.finditer(text) if "://" in text and "@" in text else ():
     if not _placeholder(m.group(1), ""):
       yield Span("password", m.start(1), m.end(1), PLACEHOLDERS["password"])
 

