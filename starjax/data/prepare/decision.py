@@ -15,9 +15,8 @@ REMOVED = "removed"
 
 def removed(doc: dict, stage: str, reason: str) -> beam.pvalue.TaggedOutput:
   """`doc` on the REMOVED side output, marked with the stage that removed it and why."""
-  out = {k: v for k, v in doc.items() if k not in ("columns",)}
-  out.update(stage=stage, decision="removed", reason=reason)
-  return beam.pvalue.TaggedOutput(REMOVED, out)
+  return beam.pvalue.TaggedOutput(REMOVED, dict(doc, stage=stage, decision="removed",
+                                                 reason=reason))
 
 
 def license_permissive(value) -> Optional[bool]:

@@ -92,8 +92,7 @@ def read_row_group(shard: Shard, row_group: int) -> Iterator[dict]:
 
   doc_index, doc_id, shard (relative path), row, language, repo, path, stars, license,
   recency, content (str, or None when null/empty/not UTF-8), skip (why content is None),
-  columns (every other input column's value, for the stages), content_is_bytes (the
-  column is binary), bytes (content bytes).
+  bytes (content bytes). The other columns stay in the file: `write_kept` copies them.
   """
   try:
     table = pq.ParquetFile(shard.path).read_row_group(row_group)
@@ -119,8 +118,7 @@ def read_row_group(shard: Shard, row_group: int) -> Iterator[dict]:
         "repo": str(columns.get(shards.REPO) or ""), "path": str(columns.get(shards.PATH) or ""),
         "stars": int(columns[shards.STARS]) if columns.get(shards.STARS) is not None else -1,
         "license": _license_value(columns), "recency": str(columns.get(RECENCY_COLUMN) or ""),
-        "content": content, "skip": skip, "columns": columns,
-        "content_is_bytes": isinstance(raw, bytes),
+        "content": content, "skip": skip,
         "bytes": len(raw) if isinstance(raw, bytes) else len((raw or "").encode("utf-8")),
     }
 
@@ -183,7 +181,3 @@ def write_kept(shard: Shard, kept: Sequence[tuple[int, Optional[str]]], path: st
   pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, compression="zstd")
   with open(path, "rb") as f:
     return len(positions), hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def input_schema(shard: Shard) -> pa.Schema:
-  return pq.ParquetFile(shard.path).schema_arrow

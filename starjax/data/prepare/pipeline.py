@@ -47,7 +47,7 @@ def _filter_reason(doc, options) -> Optional[str]:
 
 
 def _without_content(doc: dict) -> dict:
-  return {k: v for k, v in doc.items() if k not in ("content", "columns")}
+  return {k: v for k, v in doc.items() if k != "content"}
 
 
 class ReadRowGroup(beam.DoFn):
